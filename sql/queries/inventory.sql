@@ -1,0 +1,131 @@
+-- name: insert_inventory :one
+-- Creates the stock row of a live product and its opening ledger movement.
+with created as (
+    insert into inventory (product_id, on_hand)
+    select
+        id,
+        %(on_hand)s
+    from products
+    where id = %(product_id)s and deleted_at is null
+    returning product_id, on_hand, reserved, version, updated_at
+),
+
+movement as (
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
+    select
+        product_id,
+        on_hand,
+        on_hand,
+        'initial',
+        %(reason)s
+    from created
+)
+
+select
+    product_id,
+    on_hand,
+    reserved,
+    on_hand - reserved as available,
+    version,
+    updated_at
+from created;
+
+-- name: get_inventory :one
+-- The stock row of a live product.
+select
+    i.product_id,
+    i.on_hand,
+    i.reserved,
+    i.on_hand - i.reserved as available,
+    i.version,
+    i.updated_at
+from inventory as i
+inner join products as p on i.product_id = p.id
+where i.product_id = %(product_id)s and p.deleted_at is null;
+
+-- name: lock_inventory :one
+-- The stock row of a live product, locked for the rest of the transaction.
+select
+    i.product_id,
+    i.on_hand,
+    i.reserved,
+    i.on_hand - i.reserved as available,
+    i.version,
+    i.updated_at
+from inventory as i
+inner join products as p on i.product_id = p.id
+where i.product_id = %(product_id)s and p.deleted_at is null
+for update of i;
+
+-- name: list_inventory :many
+-- Stock rows of live products after the cursor; with below, only those whose available is under it.
+select
+    i.product_id,
+    i.on_hand,
+    i.reserved,
+    i.on_hand - i.reserved as available,
+    i.version,
+    i.updated_at
+from inventory as i
+inner join products as p on i.product_id = p.id
+where
+    p.deleted_at is null
+    and i.product_id > %(after_id)s
+    and (%(below)s::bigint is null or i.on_hand - i.reserved < %(below)s)
+order by i.product_id
+limit %(limit)s;
+
+-- name: change_on_hand :one
+-- Adds delta to on_hand and writes the ledger row, atomically; the check constraints refuse
+-- going below zero or below what is reserved.
+with changed as (
+    update inventory
+    set
+        on_hand = on_hand + %(delta)s,
+        version = version + 1,
+        updated_at = now()
+    where product_id = %(product_id)s
+    returning product_id, on_hand, reserved, version, updated_at
+),
+
+movement as (
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
+    select
+        product_id,
+        %(delta)s,
+        on_hand,
+        %(kind)s,
+        %(reason)s
+    from changed
+    where %(delta)s <> 0
+)
+
+select
+    product_id,
+    on_hand,
+    reserved,
+    on_hand - reserved as available,
+    version,
+    updated_at
+from changed;
+
+-- name: delete_inventory :execrows
+-- Removes a stock row that holds no reservation (its ledger stays).
+delete from inventory
+where product_id = %(product_id)s and reserved = 0;
+
+-- name: list_movements :many
+-- The ledger of one product, oldest first, after the cursor.
+select
+    id,
+    product_id,
+    delta,
+    on_hand_after,
+    kind,
+    reason,
+    order_id,
+    created_at
+from stock_movements
+where product_id = %(product_id)s and id > %(after_id)s
+order by id
+limit %(limit)s;

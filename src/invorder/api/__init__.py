@@ -1,0 +1,1 @@
+"""The HTTP API: Litestar app, problem details, middleware, and one module per resource."""

@@ -1,0 +1,76 @@
+"""The Litestar application factory: routes, lifespan (the pool), errors, CORS, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from invorder import __version__, db
+from invorder.api.deps import provide_pool, provide_settings
+from invorder.api.health import healthz, readyz
+from invorder.api.inventory import InventoryController
+from invorder.api.middleware import request_logging_middleware
+from invorder.api.problems import EXCEPTION_HANDLERS
+from invorder.api.products import ProductController
+from invorder.logs import configure_logging
+from invorder.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The API app. With no argument, settings come from the environment (how granian calls it)."""
+    settings = settings or load_settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set (invorder dev sets it for the embedded server)")
+    database_url = settings.database_url
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = db.open_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            name="invorder-api",
+        )
+        await pool.open(wait=True, timeout=30)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[ProductController, InventoryController],
+    )
+    cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None
+    return Litestar(
+        route_handlers=[api, healthz, readyz],
+        lifespan=[lifespan],
+        dependencies={
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        state=State({"settings": settings}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_logging_middleware],
+        cors_config=cors,
+        openapi_config=OpenAPIConfig(
+            title="invorder", version=__version__, path="/schema",
+            description="Inventory and orders; background work on a PostgreSQL job queue.",
+        ),
+        logging_config=None,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Entry point for granian's `--factory`: settings and logging from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,37 @@
+"""`/healthz` (the process answers) and `/readyz` (the database answers and is fully migrated)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import Response, get
+
+from invorder.api.deps import Pool
+from invorder.migrate import pending_migrations
+from invorder.settings import Settings
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    detail: str = ""
+
+
+@get("/healthz", tags=["health"])
+async def healthz() -> Health:
+    return Health("ok")
+
+
+@get("/readyz", tags=["health"])
+async def readyz(pool: Pool, settings: Settings) -> Response[Health]:
+    try:
+        async with pool.connection(timeout=2) as conn:
+            await conn.execute("select 1")
+        pending = await asyncio.to_thread(pending_migrations, settings.database_url or "")
+    except Exception as exc:
+        return Response(Health("unavailable", f"database: {exc}"), status_code=503)
+    if pending:
+        return Response(
+            Health("unavailable", f"migrations not applied: {', '.join(pending)}"), status_code=503
+        )
+    return Response(Health("ok"))

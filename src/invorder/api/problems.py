@@ -1,0 +1,82 @@
+"""RFC 9457 problem details: the one place errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from invorder.errors import InvorderError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://invorder.dev/problems/"
+
+
+def problem(
+    status: int, title: str, detail: str, slug: str, errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Response[dict[str, Any]]:
+    return problem(
+        exc.status, exc.title, exc.detail, exc.slug,
+        [{"field": e.field, "message": e.message} for e in exc.errors],
+    )
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            message = str(item.get("message", ""))
+            key = str(item.get("key") or _field_from_message(message) or "body")
+            found.append({"field": key, "message": message})
+    return found
+
+
+def _field_from_message(message: str) -> str | None:
+    # msgspec says "... - at `$.items[0].quantity`"
+    marker = "at `$."
+    if marker in message:
+        return message.split(marker, 1)[1].rstrip("`")
+    return None
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        detail = "; ".join(e["message"] for e in errors) or exc.detail
+        return problem(status, "Invalid request", detail, "invalid-request", errors)
+    title = exc.detail if status < 500 else "Internal error"
+    slug = title.lower().replace(" ", "-")
+    return problem(status, title, exc.detail, slug, headers=exc.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
+        "the server failed to handle this request; it has been logged", "internal",
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    InvorderError: handle_invorder_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,1 @@
+"""The catalog: products, their stock, and the stock ledger."""

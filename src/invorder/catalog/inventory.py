@@ -1,0 +1,163 @@
+"""Stock: one row per product (on_hand, reserved), every on_hand change written to the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from invorder import db
+from invorder.errors import Conflict, FieldError, NotFound, PreconditionFailed
+from invorder.sql import queries
+
+Q = queries()
+
+
+class InventoryRow(msgspec.Struct, frozen=True):
+    product_id: int
+    on_hand: int
+    reserved: int
+    available: int
+    version: int
+    updated_at: datetime
+
+
+class MovementRow(msgspec.Struct, frozen=True):
+    id: int
+    product_id: int
+    delta: int
+    on_hand_after: int
+    kind: str
+    reason: str
+    order_id: int | None
+    created_at: datetime
+
+
+def _no_inventory(product_id: int) -> NotFound:
+    return NotFound(f"product {product_id} has no inventory record")
+
+
+RestockHook = Callable[[db.Conn, int], Awaitable[None]]
+_restock_hooks: list[RestockHook] = []
+
+
+def on_restock(hook: RestockHook) -> RestockHook:
+    """Register `hook(conn, product_id)`, run in the transaction that grows a product's stock.
+    `invorder.orders` uses it to retry orders waiting for that product at once (the catalog
+    knows nothing of orders)."""
+    _restock_hooks.append(hook)
+    return hook
+
+
+async def create_inventory(
+    pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int
+) -> InventoryRow:
+    async with db.transaction(pool) as conn:
+        row = await db.one(
+            conn, Q.insert_inventory, InventoryRow, product_id=product_id, on_hand=on_hand,
+            reason="inventory created",
+        )
+    if row is None:
+        raise NotFound(
+            f"product {product_id} does not exist", [FieldError("product_id", "no such product")]
+        )
+    return row
+
+
+async def get_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) -> InventoryRow:
+    async with db.transaction(pool) as conn:
+        row = await db.one(conn, Q.get_inventory, InventoryRow, product_id=product_id)
+    if row is None:
+        raise _no_inventory(product_id)
+    return row
+
+
+async def list_inventory(
+    pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, below: int | None
+) -> list[InventoryRow]:
+    async with db.transaction(pool) as conn:
+        return await db.many(
+            conn, Q.list_inventory, InventoryRow, after_id=after_id, limit=limit, below=below
+        )
+
+
+async def _change(
+    conn: db.Conn, product_id: int, delta: int, kind: str, reason: str
+) -> InventoryRow:
+    current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
+    if current is None:
+        raise _no_inventory(product_id)
+    if delta < 0 and current.on_hand + delta < current.reserved:
+        raise Conflict(
+            f"on_hand would become {current.on_hand + delta}, below the {current.reserved}"
+            " units reserved for orders",
+            [FieldError("on_hand", "cannot go below reserved")],
+        )
+    row = await db.one(
+        conn, Q.change_on_hand, InventoryRow, product_id=product_id, delta=delta, kind=kind,
+        reason=reason,
+    )
+    if row is None:
+        raise _no_inventory(product_id)
+    if delta > 0:
+        for hook in _restock_hooks:
+            await hook(conn, product_id)
+    return row
+
+
+async def set_on_hand(
+    pool: AsyncConnectionPool[db.Conn],
+    product_id: int,
+    on_hand: int,
+    *,
+    expected_version: int | None,
+) -> InventoryRow:
+    """Set on_hand to an absolute level (a stock count); the ledger records the difference."""
+    async with db.transaction(pool) as conn:
+        current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
+        if current is None:
+            raise _no_inventory(product_id)
+        if expected_version is not None and current.version != expected_version:
+            raise PreconditionFailed(
+                f"inventory of product {product_id} is at version {current.version},"
+                f" not {expected_version}: read it again and reapply your change"
+            )
+        return await _change(conn, product_id, on_hand - current.on_hand, "set", "stock level set")
+
+
+async def adjust_on_hand(
+    pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str
+) -> InventoryRow:
+    """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
+    async with db.transaction(pool) as conn:
+        return await _change(conn, product_id, delta, "adjustment", reason)
+
+
+async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) -> InventoryRow:
+    """Remove the stock row (on_hand leaves through a `removed` ledger row); 409 while reserved."""
+    async with db.transaction(pool) as conn:
+        current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
+        if current is None:
+            raise _no_inventory(product_id)
+        if current.reserved > 0:
+            raise Conflict(
+                f"{current.reserved} units of product {product_id} are reserved for orders;"
+                " it cannot be removed until they are settled"
+            )
+        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted")
+        await db.execute(conn, Q.delete_inventory, product_id=product_id)
+    return current
+
+
+async def list_movements(
+    pool: AsyncConnectionPool[db.Conn], product_id: int, *, after_id: int, limit: int
+) -> list[MovementRow]:
+    async with db.transaction(pool) as conn:
+        if await db.one(conn, Q.get_inventory, InventoryRow, product_id=product_id) is None:
+            raise _no_inventory(product_id)
+        return await db.many(
+            conn, Q.list_movements, MovementRow, product_id=product_id, after_id=after_id,
+            limit=limit,
+        )

@@ -1,0 +1,132 @@
+"""The `invorder` command: each subcommand parses its flags and calls one function."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from invorder.logs import configure_logging
+from invorder.settings import Settings, load_settings
+
+log = logging.getLogger("invorder.cli")
+EMBEDDED_DATABASE = "invorder"
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level)
+    return settings
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """`DATABASE_URL` when set; otherwise the embedded server in the data dir, started for
+    as long as the block runs (and left running if another invorder process uses it)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from invorder.embedded import start_embedded
+
+    server = start_embedded(Path(settings.data_dir) / "pgdata")
+    try:
+        yield server.url(EMBEDDED_DATABASE)
+    finally:
+        server.stop()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="invorder")
+def main() -> None:
+    """invorder: inventory and orders with a job queue in PostgreSQL.
+
+    Settings come from environment variables (see README), a .env file, and flags."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind [INVORDER_HOST, 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="API port [INVORDER_PORT, 8000].")
+@click.option("--data-dir", default=None, help="Where the embedded Postgres keeps its data [INVORDER_DATA_DIR, .invorder].")
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True, help="Worker processes.")
+@click.option("--payments-port", type=int, default=8100, show_default=True, help="Port of the payment simulator.")
+@click.option("--reload", is_flag=True, help="Restart the API when the code changes.")
+def dev(host: str | None, port: int | None, data_dir: str | None, workers: int, payments_port: int, reload: bool) -> None:
+    """Everything in one process tree: embedded Postgres, migrations, API, workers, payment simulator."""
+    from invorder.devserver import run_dev
+
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        sys.exit(run_dev(settings, url, workers=workers, payments_port=payments_port, reload=reload))
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind [INVORDER_HOST, 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [INVORDER_PORT, 8000].")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="API processes (granian workers).")
+@click.option("--reload", is_flag=True, help="Restart when the code changes.")
+def serve(host: str | None, port: int | None, processes: int, reload: bool) -> None:
+    """Serve the HTTP API (granian)."""
+    from invorder.devserver import serve_api
+
+    settings = load_settings(host=host, port=port)
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        serve_api(settings, url, processes=processes, reload=reload)
+
+
+@main.group()
+def migrate() -> None:
+    """Schema migrations (dbmate, files in sql/migrations)."""
+
+
+@migrate.command("up")
+def migrate_up_command() -> None:
+    """Create the database if needed and apply every pending migration."""
+    from invorder.migrate import migrate_up
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        _run_dbmate_step(lambda: migrate_up(url))
+
+
+@migrate.command("status")
+def migrate_status_command() -> None:
+    """List applied and pending migrations."""
+    from invorder.migrate import migration_status
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        _run_dbmate_step(lambda: migration_status(url))
+
+
+@migrate.command("new")
+@click.argument("name")
+def migrate_new_command(name: str) -> None:
+    """Create a new, empty migration file named NAME."""
+    from invorder.migrate import new_migration
+
+    _run_dbmate_step(lambda: new_migration(name))
+
+
+def _run_dbmate_step(step: Any) -> None:
+    try:
+        click.echo(step(), nl=False)
+    except subprocess.CalledProcessError as exc:
+        click.echo((exc.stdout or "") + (exc.stderr or ""), err=True, nl=False)
+        raise SystemExit(exc.returncode) from None
+
+
+if __name__ == "__main__":
+    main()

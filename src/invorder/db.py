@@ -1,0 +1,115 @@
+"""The connection pool, the one transaction helper, and the calls that run named queries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, LiteralString, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import class_row, tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from invorder.errors import Conflict, FieldError, InvorderError, NotFound
+from invorder.sql import Query
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Conn = AsyncConnection[Any]
+
+# Constraint name -> the error a client sees. The database holds the rule; this says it in words.
+_CONSTRAINT_ERRORS: dict[str, tuple[type[InvorderError], str, str | None]] = {
+    "products_name_key": (Conflict, "a product with this name already exists", "name"),
+    "products_sku_key": (Conflict, "a product with this sku already exists", "sku"),
+    "inventory_pkey": (Conflict, "inventory for this product already exists", "product_id"),
+    "inventory_product_id_fkey": (NotFound, "no such product", "product_id"),
+    "inventory_on_hand_check": (Conflict, "on_hand cannot go below zero", "on_hand"),
+    "inventory_reserved_check": (Conflict, "reserved cannot go below zero", "reserved"),
+    "inventory_reserved_le_on_hand": (
+        Conflict,
+        "on_hand cannot go below what is reserved for orders",
+        "on_hand",
+    ),
+    "categories_name_key": (Conflict, "a category with this name already exists", "name"),
+    "product_categories_category_id_fkey": (NotFound, "no such category", "category_ids"),
+    "product_categories_product_id_fkey": (NotFound, "no such product", "product_id"),
+}
+
+
+def translate_error(exc: psycopg.Error) -> InvorderError | None:
+    """The domain error for a constraint violation, or None when it is not one we expect."""
+    diag = exc.diag
+    name = diag.constraint_name
+    if name and name in _CONSTRAINT_ERRORS:
+        cls, detail, field = _CONSTRAINT_ERRORS[name]
+        return cls(detail, [FieldError(field, detail)] if field else [])
+    return None
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` (a postgresql:// URL) pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def open_pool(url: str, *, min_size: int = 2, max_size: int = 10, name: str = "invorder") -> AsyncConnectionPool[Conn]:
+    """A pool that is not open yet; the caller opens it (`await pool.open(wait=True)`) and closes it."""
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"application_name": name},
+    )
+
+
+@asynccontextmanager
+async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """One transaction on a pooled connection: commits on success, rolls back on error, and
+    turns constraint violations into the domain's errors."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except psycopg.errors.IntegrityError as exc:
+        translated = translate_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def _sql(query: Query) -> LiteralString:
+    return cast(LiteralString, query.sql)
+
+
+async def one(conn: Conn, query: Query, row: type[T], **params: Any) -> T | None:
+    """The first row of `query` as a `row`, or None."""
+    async with conn.cursor(row_factory=class_row(row)) as cur:
+        await cur.execute(_sql(query), params)
+        return await cur.fetchone()
+
+
+async def many(conn: Conn, query: Query, row: type[T], **params: Any) -> list[T]:
+    """Every row of `query`, each as a `row`."""
+    async with conn.cursor(row_factory=class_row(row)) as cur:
+        await cur.execute(_sql(query), params)
+        return await cur.fetchall()
+
+
+async def scalar(conn: Conn, query: Query, **params: Any) -> Any:
+    """The first column of the first row of `query`, or None when no row comes back."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_sql(query), params)
+        found = await cur.fetchone()
+        return None if found is None else found[0]
+
+
+async def execute(conn: Conn, query: Query, **params: Any) -> int:
+    """Run `query`; the number of rows it touched."""
+    async with conn.cursor() as cur:
+        await cur.execute(_sql(query), params)
+        return cur.rowcount

@@ -1,0 +1,95 @@
+"""Running the API under granian, and `invorder dev`'s process tree (API, workers, simulator)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from invorder.migrate import migrate_up
+from invorder.settings import Settings
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 20.0
+
+
+def serve_api(settings: Settings, database_url: str, *, processes: int = 1, reload: bool = False) -> None:
+    """Serve the API until SIGINT/SIGTERM (granian handles both and drains requests)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ["DATABASE_URL"] = database_url  # granian's workers build the app from the environment
+    Granian(
+        "invorder.api.app:create_app_from_env",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=processes,
+        reload=reload,
+        log_access=False,
+    ).serve()
+
+
+def run_dev(settings: Settings, database_url: str, *, workers: int, payments_port: int, reload: bool) -> int:
+    """Migrate, then run the API, `workers` worker processes and the payment simulator as child
+    processes until Ctrl-C or SIGTERM; stop them all and return the exit status."""
+    print(migrate_up(database_url), end="", file=sys.stderr)
+    payments_url = f"http://127.0.0.1:{payments_port}"
+    env = {**os.environ, "DATABASE_URL": database_url, "INVORDER_PAYMENTS_URL": payments_url}
+    me = [sys.executable, "-m", "invorder"]
+    commands: list[tuple[str, list[str]]] = [
+        ("api", [*me, "serve", "--host", settings.host, "--port", str(settings.port), *(["--reload"] if reload else [])]),
+    ]
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    for name, command in commands:
+        children.append((name, subprocess.Popen(command, env=env)))
+
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"\ninvorder dev is running (Ctrl-C stops everything)\n"
+        f"  API              {base}/api/v1\n"
+        f"  OpenAPI docs     {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
+        f"  Payment sim      {payments_url}\n"
+        f"  Database         {database_url}\n"
+        f"  Data kept in     {os.path.abspath(settings.data_dir)}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    stopping = False
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    status = 0
+    while not stopping:
+        for name, child in children:
+            code = child.poll()
+            if code is not None:
+                log.error("%s exited with status %s; stopping everything", name, code)
+                stopping, status = True, code or 1
+        time.sleep(0.2)
+    _stop_children(children)
+    return status
+
+
+def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for _, child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for name, child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0fs; killing it", name, STOP_TIMEOUT_S)
+            child.kill()
+            child.wait()

@@ -1,0 +1,74 @@
+"""The error hierarchy domain code raises; the API turns each kind into one problem-details status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass
+class InvorderError(Exception):
+    """Base of every error invorder raises on purpose. `detail` is for humans."""
+
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    status = 500
+    title = "Internal error"
+    slug = "internal"
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class InvalidInput(InvorderError):
+    status = 422
+    title = "Invalid input"
+    slug = "invalid-input"
+
+
+class NotFound(InvorderError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(InvorderError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PreconditionFailed(InvorderError):
+    status = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
+class IdempotencyMismatch(InvorderError):
+    status = 422
+    title = "Idempotency key reused with a different request"
+    slug = "idempotency-key-mismatch"
+
+
+class Unauthorized(InvorderError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+class Forbidden(InvorderError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class Unavailable(InvorderError):
+    status = 503
+    title = "Service unavailable"
+    slug = "unavailable"

@@ -1,0 +1,78 @@
+"""Every setting of invorder, read once from the environment (and a `.env` file), typed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from dotenv import dotenv_values
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings for every process. Field `foo_bar` is read from `INVORDER_FOO_BAR`,
+    except the three conventional names in `_PLAIN_NAMES`."""
+
+    database_url: str | None = None
+    data_dir: str = ".invorder"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: str = ""
+    log_level: str = "INFO"
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    redis_url: str | None = None
+    payments_url: str = "http://127.0.0.1:8100"
+    admin_token: str | None = None
+    # queue and worker
+    worker_concurrency: int = 16
+    job_lease_s: float = 30.0
+    job_poll_interval_s: float = 1.0
+    job_max_attempts: int = 10
+    job_retry_base_s: float = 1.0
+    job_retry_max_s: float = 300.0
+    # order processing
+    order_max_attempts: int = 8
+    order_retry_base_s: float = 2.0
+    order_retry_max_s: float = 120.0
+    order_wait_max_s: float = 30.0
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+_PLAIN_NAMES = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+}
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return _PLAIN_NAMES.get(field, "INVORDER_" + field.upper())
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from `.env` (if present), then the environment (which wins), then
+    `overrides` (command-line flags, which win over both; `None` means "not given")."""
+    env = dict(os.environ if environ is None else environ)
+    path = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
+    file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    merged = {**file_values, **env}
+    raw: dict[str, Any] = {}
+    for field in Settings.__struct_fields__:
+        value = merged.get(env_name(field))
+        if value not in (None, ""):
+            raw[field] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"invalid setting: {exc}") from exc
