@@ -1,5 +1,6 @@
 -- migrate:up
 set lock_timeout = '5s';
+set statement_timeout = '30s';
 
 create table products (
     id bigint generated always as identity primary key,
@@ -28,4 +29,6 @@ comment on column products.version is 'Optimistic-concurrency version, bumped on
 comment on column products.deleted_at is 'Set by DELETE /products/{id}; the product then disappears from reads and cannot be ordered.';
 
 -- migrate:down
+-- The down migration drops only what its up created.
+-- squawk-ignore ban-drop-table
 drop table products;

@@ -1,5 +1,6 @@
 -- migrate:up
 set lock_timeout = '5s';
+set statement_timeout = '30s';
 
 create table orders (
     id bigint generated always as identity primary key,
@@ -64,6 +65,10 @@ comment on column order_logs.status is 'What happened: placed, reserved, out_of_
 comment on column order_logs.details is 'Structured facts of the attempt (missing stock per product, provider answer, worker id).';
 
 -- migrate:down
+-- The down migration drops only what its up created.
+-- squawk-ignore ban-drop-table
 drop table order_logs;
+-- squawk-ignore ban-drop-table
 drop table order_items;
+-- squawk-ignore ban-drop-table
 drop table orders;

@@ -1,5 +1,6 @@
 -- migrate:up
 set lock_timeout = '5s';
+set statement_timeout = '30s';
 
 create table jobs (
     id bigint generated always as identity primary key,
@@ -44,4 +45,6 @@ comment on column jobs.lease_expires_at is 'The holder renews it while it runs; 
 comment on column jobs.last_error is 'The error of the latest failed attempt.';
 
 -- migrate:down
+-- The down migration drops only what its up created.
+-- squawk-ignore ban-drop-table
 drop table jobs;

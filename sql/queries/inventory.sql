@@ -3,8 +3,8 @@
 with created as (
     insert into inventory (product_id, on_hand)
     select
-        id,
-        %(on_hand)s
+        id as product_id,
+        %(on_hand)s as on_hand
     from products
     where id = %(product_id)s and deleted_at is null
     returning product_id, on_hand, reserved, version, updated_at
@@ -14,10 +14,10 @@ movement as (
     insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
     select
         product_id,
-        on_hand,
-        on_hand,
-        'initial',
-        %(reason)s
+        on_hand as delta,
+        on_hand as on_hand_after,
+        'initial' as kind,
+        %(reason)s as reason
     from created
 )
 
@@ -92,10 +92,10 @@ movement as (
     insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
     select
         product_id,
-        %(delta)s,
-        on_hand,
-        %(kind)s,
-        %(reason)s
+        %(delta)s as delta,
+        on_hand as on_hand_after,
+        %(kind)s as kind,
+        %(reason)s as reason
     from changed
     where %(delta)s <> 0
 )

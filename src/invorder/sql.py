@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, LiteralString, cast
 
 QueryKind = Literal["one", "many", "exec", "execrows"]
 _HEADER = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s+:(?P<kind>one|many|execrows|exec)\s*$")
@@ -27,7 +27,9 @@ def sql_dir() -> Path:
 class Query:
     name: str
     kind: QueryKind
-    sql: str
+    # Text read from the package's own .sql files, never built from values: psycopg may treat
+    # it as a literal query string.
+    sql: LiteralString
     source: str
 
 

@@ -19,6 +19,7 @@ from invorder.api.inventory import InventoryController
 from invorder.api.middleware import request_logging_middleware
 from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
+from invorder.api.strict_body import check_json_body
 from invorder.logs import configure_logging
 from invorder.settings import Settings, load_settings
 
@@ -35,7 +36,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = db.open_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
             name="invorder-api",
         )
         await pool.open(wait=True, timeout=30)
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     api = Router(
         path="/api/v1",
         route_handlers=[ProductController, InventoryController],
+        before_request=check_json_body,
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None
     return Litestar(
@@ -58,11 +62,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         state=State({"settings": settings}),
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_logging_middleware],
         cors_config=cors,
         openapi_config=OpenAPIConfig(
-            title="invorder", version=__version__, path="/schema",
+            title="invorder",
+            version=__version__,
+            path="/schema",
             description="Inventory and orders; background work on a PostgreSQL job queue.",
         ),
         logging_config=None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from invorder.errors import PreconditionFailed
 
+MAX_VERSION = 2**31 - 1  # versions are `integer` columns
+
 
 def etag(version: int) -> str:
     return f'"{version}"'
@@ -16,6 +18,6 @@ def expected_version(if_match: str | None) -> int | None:
     tags = [t.strip() for t in if_match.split(",") if t.strip()]
     if len(tags) == 1:
         tag = tags[0].removeprefix("W/").strip('"')
-        if tag.isdigit():
+        if tag.isdigit() and int(tag) <= MAX_VERSION:
             return int(tag)
     raise PreconditionFailed(f"If-Match {if_match!r} matches no version of this resource")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import PathParameter
+from msgspec import Meta
 from psycopg_pool import AsyncConnectionPool
 
 from invorder.settings import Settings
 
 Pool = AsyncConnectionPool[Any]
+# What route handlers declare to receive the app's dependencies by name.
+PoolDep = NamedDependency[Pool]
+SettingsDep = NamedDependency[Settings]
 
 
 def provide_pool(state: State) -> Pool:
@@ -20,3 +26,11 @@ def provide_pool(state: State) -> Pool:
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+# A resource id in a path: a positive bigint (anything else cannot name a row: 404 is not
+# reached, the request is refused as malformed).
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+# The same rule for an id inside a JSON body.
+BodyId = Annotated[int, Meta(ge=1, le=MAX_ID)]

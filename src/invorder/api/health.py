@@ -7,9 +7,8 @@ import asyncio
 import msgspec
 from litestar import Response, get
 
-from invorder.api.deps import Pool
+from invorder.api.deps import PoolDep, SettingsDep
 from invorder.migrate import pending_migrations
-from invorder.settings import Settings
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -23,7 +22,7 @@ async def healthz() -> Health:
 
 
 @get("/readyz", tags=["health"])
-async def readyz(pool: Pool, settings: Settings) -> Response[Health]:
+async def readyz(pool: PoolDep, settings: SettingsDep) -> Response[Health]:
     try:
         async with pool.connection(timeout=2) as conn:
             await conn.execute("select 1")
@@ -31,7 +30,5 @@ async def readyz(pool: Pool, settings: Settings) -> Response[Health]:
     except Exception as exc:
         return Response(Health("unavailable", f"database: {exc}"), status_code=503)
     if pending:
-        return Response(
-            Health("unavailable", f"migrations not applied: {', '.join(pending)}"), status_code=503
-        )
+        return Response(Health("unavailable", f"migrations not applied: {', '.join(pending)}"), status_code=503)
     return Response(Health("ok"))

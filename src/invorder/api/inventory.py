@@ -7,21 +7,21 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import Pool
+from invorder.api.deps import BodyId, PathId, PoolDep
 from invorder.catalog import inventory
 from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=0, le=10**12)]
 Delta = Annotated[int, Meta(ge=-(10**12), le=10**12)]
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
 
 
 class InventoryCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product_id: Annotated[int, Meta(ge=1)]
+    product_id: BodyId
     on_hand: Quantity
 
 
@@ -86,7 +86,7 @@ class InventoryController(Controller):
     tags = ["inventory"]
 
     @post("/")
-    async def create_inventory(self, data: InventoryCreate, pool: Pool) -> Response[InventoryMessage]:
+    async def create_inventory(self, data: JSONBody[InventoryCreate], pool: PoolDep) -> Response[InventoryMessage]:
         row = await inventory.create_inventory(pool, data.product_id, data.on_hand)
         response = _message("Inventory created successfully", row, 201)
         response.headers["Location"] = f"/api/v1/inventory/{row.product_id}"
@@ -95,59 +95,51 @@ class InventoryController(Controller):
     @get("/")
     async def list_inventory(
         self,
-        pool: Pool,
-        below: Annotated[int | None, Parameter(ge=0, description="only rows with available < below")] = None,
+        pool: PoolDep,
+        below: Annotated[int | None, QueryParameter(ge=0, description="only rows with available < below")] = None,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> InventoryPage:
-        rows = await inventory.list_inventory(
-            pool, after_id=decode_cursor(cursor), limit=limit, below=below
-        )
-        return InventoryPage(
-            [inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit)
-        )
+        rows = await inventory.list_inventory(pool, after_id=decode_cursor(cursor), limit=limit, below=below)
+        return InventoryPage([inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit))
 
     @get("/{product_id:int}")
-    async def get_inventory(self, product_id: int, pool: Pool) -> Response[InventoryOut]:
+    async def get_inventory(self, product_id: PathId, pool: PoolDep) -> Response[InventoryOut]:
         row = await inventory.get_inventory(pool, product_id)
         return Response(inventory_out(row), headers={"ETag": etag(row.version)})
 
     @patch("/{product_id:int}")
     async def set_inventory(
         self,
-        product_id: int,
-        data: InventorySet,
-        pool: Pool,
-        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+        product_id: PathId,
+        data: JSONBody[InventorySet],
+        pool: PoolDep,
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[InventoryMessage]:
-        row = await inventory.set_on_hand(
-            pool, product_id, data.on_hand, expected_version=expected_version(if_match)
-        )
+        row = await inventory.set_on_hand(pool, product_id, data.on_hand, expected_version=expected_version(if_match))
         return _message("Inventory updated successfully", row)
 
     @post("/{product_id:int}/adjustments")
     async def adjust_inventory(
-        self, product_id: int, data: AdjustmentCreate, pool: Pool
+        self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep
     ) -> Response[InventoryMessage]:
         row = await inventory.adjust_on_hand(pool, product_id, data.delta, data.reason.strip())
         return _message("Inventory adjusted successfully", row, 201)
 
     @delete("/{product_id:int}", status_code=200)
-    async def delete_inventory(self, product_id: int, pool: Pool) -> InventoryMessage:
+    async def delete_inventory(self, product_id: PathId, pool: PoolDep) -> InventoryMessage:
         row = await inventory.delete_inventory(pool, product_id)
         return InventoryMessage("Inventory deleted successfully", inventory_out(row))
 
     @get("/{product_id:int}/movements")
     async def list_movements(
         self,
-        product_id: int,
-        pool: Pool,
+        product_id: PathId,
+        pool: PoolDep,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> MovementPage:
-        rows = await inventory.list_movements(
-            pool, product_id, after_id=decode_cursor(cursor), limit=limit
-        )
+        rows = await inventory.list_movements(pool, product_id, after_id=decode_cursor(cursor), limit=limit)
         return MovementPage(
             [MovementOut(**msgspec.structs.asdict(r)) for r in rows],
             next_cursor([r.id for r in rows], limit),

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("invorder.access")
@@ -16,7 +17,7 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
     """Echo (or mint) `X-Request-ID` and log one line per request when it ends."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
@@ -37,7 +38,10 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             log.info(
                 "%s %s %s %.1fms",
-                scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000,
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
                 extra={"request_id": request_id, "status": status},
             )
 

@@ -17,7 +17,11 @@ TYPE_BASE = "https://invorder.dev/problems/"
 
 
 def problem(
-    status: int, title: str, detail: str, slug: str, errors: list[dict[str, str]] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
@@ -33,7 +37,10 @@ def problem(
 
 def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Response[dict[str, Any]]:
     return problem(
-        exc.status, exc.title, exc.detail, exc.slug,
+        exc.status,
+        exc.title,
+        exc.detail,
+        exc.slug,
         [{"field": e.field, "message": e.message} for e in exc.errors],
     )
 
@@ -70,8 +77,10 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
-        HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
-        "the server failed to handle this request; it has been logged", "internal",
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "the server failed to handle this request; it has been logged",
+        "internal",
     )
 
 

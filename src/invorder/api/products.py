@@ -7,11 +7,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import Pool
+from invorder.api.deps import PathId, PoolDep
 from invorder.catalog import products
 from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
@@ -19,7 +19,7 @@ Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
 Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"\S")]
 Description = Annotated[str, Meta(max_length=5000)]
 PriceCents = Annotated[int, Meta(ge=0, le=10**12)]
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
 
 
 class ProductCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -31,8 +31,8 @@ class ProductCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class ProductPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    sku: Sku | None | msgspec.UnsetType = msgspec.UNSET
-    description: Description | None | msgspec.UnsetType = msgspec.UNSET
+    sku: Sku | msgspec.UnsetType | None = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
     price_cents: PriceCents | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -66,7 +66,7 @@ class ProductController(Controller):
     tags = ["products"]
 
     @post("/")
-    async def create_product(self, data: ProductCreate, pool: Pool) -> Response[ProductMessage]:
+    async def create_product(self, data: JSONBody[ProductCreate], pool: PoolDep) -> Response[ProductMessage]:
         row = await products.create_product(pool, products.NewProduct(**msgspec.structs.asdict(data)))
         return Response(
             ProductMessage("Product created successfully", product_out(row)),
@@ -77,26 +77,26 @@ class ProductController(Controller):
     @get("/")
     async def list_products(
         self,
-        pool: Pool,
-        q: Annotated[str | None, Parameter(max_length=200, description="text in name or sku")] = None,
+        pool: PoolDep,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="text in name or sku")] = None,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> ProductPage:
         rows = await products.list_products(pool, after_id=decode_cursor(cursor), limit=limit, q=q)
         return ProductPage([product_out(r) for r in rows], next_cursor([r.id for r in rows], limit))
 
     @get("/{product_id:int}")
-    async def get_product(self, product_id: int, pool: Pool) -> Response[ProductOut]:
+    async def get_product(self, product_id: PathId, pool: PoolDep) -> Response[ProductOut]:
         row = await products.get_product(pool, product_id)
         return Response(product_out(row), headers={"ETag": etag(row.version)})
 
     @patch("/{product_id:int}")
     async def update_product(
         self,
-        product_id: int,
-        data: ProductPatch,
-        pool: Pool,
-        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+        product_id: PathId,
+        data: JSONBody[ProductPatch],
+        pool: PoolDep,
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[ProductMessage]:
         row = await products.update_product(
             pool,
@@ -110,6 +110,6 @@ class ProductController(Controller):
         )
 
     @delete("/{product_id:int}", status_code=200)
-    async def delete_product(self, product_id: int, pool: Pool) -> ProductMessage:
+    async def delete_product(self, product_id: PathId, pool: PoolDep) -> ProductMessage:
         row = await products.delete_product(pool, product_id)
         return ProductMessage("Product deleted successfully", product_out(row))

@@ -51,18 +51,18 @@ def on_restock(hook: RestockHook) -> RestockHook:
     return hook
 
 
-async def create_inventory(
-    pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int
-) -> InventoryRow:
+async def create_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int) -> InventoryRow:
     async with db.transaction(pool) as conn:
         row = await db.one(
-            conn, Q.insert_inventory, InventoryRow, product_id=product_id, on_hand=on_hand,
+            conn,
+            Q.insert_inventory,
+            InventoryRow,
+            product_id=product_id,
+            on_hand=on_hand,
             reason="inventory created",
         )
     if row is None:
-        raise NotFound(
-            f"product {product_id} does not exist", [FieldError("product_id", "no such product")]
-        )
+        raise NotFound(f"product {product_id} does not exist", [FieldError("product_id", "no such product")])
     return row
 
 
@@ -78,25 +78,25 @@ async def list_inventory(
     pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, below: int | None
 ) -> list[InventoryRow]:
     async with db.transaction(pool) as conn:
-        return await db.many(
-            conn, Q.list_inventory, InventoryRow, after_id=after_id, limit=limit, below=below
-        )
+        return await db.many(conn, Q.list_inventory, InventoryRow, after_id=after_id, limit=limit, below=below)
 
 
-async def _change(
-    conn: db.Conn, product_id: int, delta: int, kind: str, reason: str
-) -> InventoryRow:
+async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason: str) -> InventoryRow:
     current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
     if current is None:
         raise _no_inventory(product_id)
     if delta < 0 and current.on_hand + delta < current.reserved:
         raise Conflict(
-            f"on_hand would become {current.on_hand + delta}, below the {current.reserved}"
-            " units reserved for orders",
+            f"on_hand would become {current.on_hand + delta}, below the {current.reserved} units reserved for orders",
             [FieldError("on_hand", "cannot go below reserved")],
         )
     row = await db.one(
-        conn, Q.change_on_hand, InventoryRow, product_id=product_id, delta=delta, kind=kind,
+        conn,
+        Q.change_on_hand,
+        InventoryRow,
+        product_id=product_id,
+        delta=delta,
+        kind=kind,
         reason=reason,
     )
     if row is None:
@@ -127,9 +127,7 @@ async def set_on_hand(
         return await _change(conn, product_id, on_hand - current.on_hand, "set", "stock level set")
 
 
-async def adjust_on_hand(
-    pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str
-) -> InventoryRow:
+async def adjust_on_hand(pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str) -> InventoryRow:
     """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
     async with db.transaction(pool) as conn:
         return await _change(conn, product_id, delta, "adjustment", reason)
@@ -158,6 +156,10 @@ async def list_movements(
         if await db.one(conn, Q.get_inventory, InventoryRow, product_id=product_id) is None:
             raise _no_inventory(product_id)
         return await db.many(
-            conn, Q.list_movements, MovementRow, product_id=product_id, after_id=after_id,
+            conn,
+            Q.list_movements,
+            MovementRow,
+            product_id=product_id,
+            after_id=after_id,
             limit=limit,
         )

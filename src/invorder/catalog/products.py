@@ -36,8 +36,8 @@ class ProductChanges(msgspec.Struct, frozen=True, kw_only=True):
     """Fields to change; UNSET leaves a field as it is (None clears sku or description)."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
-    sku: str | None | msgspec.UnsetType = msgspec.UNSET
-    description: str | None | msgspec.UnsetType = msgspec.UNSET
+    sku: str | msgspec.UnsetType | None = msgspec.UNSET
+    description: str | msgspec.UnsetType | None = msgspec.UNSET
     price_cents: int | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -76,9 +76,7 @@ async def list_products(
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
     async with db.transaction(pool) as conn:
-        return await db.many(
-            conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern
-        )
+        return await db.many(conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern)
 
 
 async def update_product(

@@ -1,0 +1,72 @@
+"""Migrations: `invorder migrate` applies and lists them; the schema documents itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+
+from invorder.migrate import migrations_dir, pending_migrations
+
+
+def invorder(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invorder", *args],
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_up_then_status_lists_every_migration_as_applied(empty_database_url: str) -> None:
+    assert pending_migrations(empty_database_url)
+    up = invorder("migrate", "up", database_url=empty_database_url)
+    assert up.returncode == 0, up.stderr
+    status = invorder("migrate", "status", database_url=empty_database_url)
+    assert status.returncode == 0, status.stderr
+    files = sorted(p.name for p in migrations_dir().glob("*.sql"))
+    for name in files:
+        assert f"[X] {name}" in status.stdout
+    assert "Pending: 0" in status.stdout
+    assert pending_migrations(empty_database_url) == []
+    again = invorder("migrate", "up", database_url=empty_database_url)
+    assert again.returncode == 0
+
+
+def test_every_table_and_key_column_has_a_comment(sql: Any) -> None:
+    missing = sql.execute(
+        """
+        select c.relname
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind = 'r' and c.relname <> 'schema_migrations'
+          and obj_description(c.oid, 'pg_class') is null
+        """
+    ).fetchall()
+    assert missing == []
+    for table, column in [
+        ("products", "name_key"),
+        ("inventory", "reserved"),
+        ("jobs", "run_after"),
+        ("jobs", "lease_expires_at"),
+        ("orders", "status"),
+    ]:
+        comment = sql.execute(
+            "select col_description(%s::regclass, attnum) from pg_attribute"
+            " where attrelid = %s::regclass and attname = %s",
+            (table, table, column),
+        ).fetchone()[0]
+        assert comment, f"{table}.{column} has no comment"
+
+
+def test_database_refuses_reserved_above_on_hand(sql: Any) -> None:
+    sql.execute("insert into products (name, price_cents) values ('x', 1)")
+    sql.execute("insert into inventory (product_id, on_hand) values (1, 5)")
+    for on_hand, reserved in ((5, 6), (5, -1), (-1, 0)):
+        try:
+            sql.execute("update inventory set on_hand = %s, reserved = %s", (on_hand, reserved))
+        except psycopg.errors.CheckViolation:
+            continue
+        raise AssertionError(f"on_hand={on_hand} reserved={reserved} was accepted")

@@ -1,0 +1,87 @@
+"""Real invorder processes for tests: start, wait until ready, stop or kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll `condition` until it holds; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class LiveProcess:
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    url: str = ""
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                return self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        return self.popen.wait()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_invorder(args: list[str], env: dict[str, str], log_name: str) -> LiveProcess:
+    log_dir = Path(os.environ.get("INVORDER_TEST_ARTIFACTS", "test-artifacts")) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{log_name}-{time.time_ns()}.log"
+    with log_path.open("wb") as out:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "invorder", *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return LiveProcess(popen, log_path)
+
+
+def start_api(env: dict[str, str]) -> LiveProcess:
+    port = free_port()
+    process = start_invorder(["serve", "--port", str(port)], env, "api")
+    process.url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"API exited early:\n{process.log()}")
+        try:
+            return httpx.get(process.url + "/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=30, what="the API to be ready")
+    return process
