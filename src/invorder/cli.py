@@ -104,6 +104,26 @@ def serve(host: str | None, port: int | None, processes: int, reload: bool) -> N
         serve_api(settings, url, processes=processes, reload=reload)
 
 
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Jobs in hand at once [INVORDER_WORKER_CONCURRENCY, 16].",
+)
+@click.option("--drain", is_flag=True, help="Exit once no job is ready (for benchmarks and scripts).")
+def worker(concurrency: int | None, drain: bool) -> None:
+    """Process background jobs (any number of these may run against one database)."""
+    import asyncio
+
+    from invorder.workers import run_invorder_worker
+
+    settings = load_settings(worker_concurrency=concurrency)
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        asyncio.run(run_invorder_worker(settings, url, drain=drain))
+
+
 @main.group()
 def migrate() -> None:
     """Schema migrations (dbmate, files in sql/migrations)."""

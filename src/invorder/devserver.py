@@ -56,6 +56,7 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
             ],
         ),
     ]
+    commands += [(f"worker-{n}", [*me, "worker"]) for n in range(1, workers + 1)]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, command in commands:
         children.append((name, subprocess.Popen(command, env=env)))

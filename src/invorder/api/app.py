@@ -17,10 +17,13 @@ from invorder.api.deps import provide_pool, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.middleware import request_logging_middleware
+from invorder.api.orders import OrderController
 from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
 from invorder.api.strict_body import check_json_body
+from invorder.catalog.inventory import on_restock
 from invorder.logs import configure_logging
+from invorder.orders.placement import wake_orders_waiting_for
 from invorder.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (invorder dev sets it for the embedded server)")
     database_url = settings.database_url
+    on_restock(wake_orders_waiting_for)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -50,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[ProductController, InventoryController],
+        route_handlers=[ProductController, InventoryController, OrderController],
         before_request=check_json_body,
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None

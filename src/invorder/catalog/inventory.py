@@ -47,7 +47,8 @@ def on_restock(hook: RestockHook) -> RestockHook:
     """Register `hook(conn, product_id)`, run in the transaction that grows a product's stock.
     `invorder.orders` uses it to retry orders waiting for that product at once (the catalog
     knows nothing of orders)."""
-    _restock_hooks.append(hook)
+    if hook not in _restock_hooks:
+        _restock_hooks.append(hook)
     return hook
 
 

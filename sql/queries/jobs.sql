@@ -1,0 +1,124 @@
+-- name: enqueue_job :one
+-- Adds one job inside the caller's transaction; it becomes visible when that transaction commits.
+insert into jobs (kind, payload, priority, run_after, max_attempts)
+values (
+    %(kind)s,
+    %(payload)s,
+    %(priority)s,
+    coalesce(%(run_after)s::timestamptz, now()),
+    %(max_attempts)s
+)
+returning id;
+
+-- name: enqueue_jobs :execrows
+-- Adds many jobs of one kind in one statement (payloads as a json array).
+insert into jobs (kind, payload, priority, max_attempts)
+select
+    %(kind)s as kind,
+    p.payload,
+    %(priority)s as priority,
+    %(max_attempts)s as max_attempts
+from jsonb_array_elements(%(payloads)s::jsonb) as p (payload);
+
+-- name: notify_jobs :exec
+-- Wakes listening workers once the transaction commits (one notification per transaction).
+select pg_notify('invorder_jobs', %(kind)s);
+
+-- name: claim_jobs :many
+-- Leases up to `limit` ready jobs to `owner`. SKIP LOCKED lets any number of workers claim at
+-- once without waiting on each other; the materialized CTE keeps the update to exactly the
+-- rows chosen (jobs_claim_idx serves the order).
+with next_jobs as materialized (
+    select id
+    from jobs
+    where
+        status = 'ready'
+        and run_after <= now()
+        and kind = any(%(kinds)s::text[])
+    order by priority, run_after, id
+    limit %(limit)s
+    for update skip locked
+)
+
+update jobs as j
+set
+    status = 'running',
+    attempts = j.attempts + 1,
+    lease_owner = %(owner)s,
+    lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+    updated_at = now()
+from next_jobs
+where j.id = next_jobs.id
+returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.created_at;
+
+-- name: complete_jobs :execrows
+-- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker
+-- after its lease ran out belongs to someone else now and is left alone.
+delete from jobs
+where
+    id = any(%(ids)s::bigint[])
+    and status = 'running'
+    and lease_owner = %(owner)s;
+
+-- name: release_jobs :execrows
+-- Puts jobs `owner` still holds back in the queue after `delay_s` each. A failure counts
+-- towards max_attempts (and goes to dead when they are used up); a snooze does not.
+update jobs as j
+set
+    status = case when r.failed and j.attempts >= j.max_attempts then 'dead' else 'ready' end,
+    attempts = case when r.failed then j.attempts else j.attempts - 1 end,
+    run_after = now() + make_interval(secs => r.delay_s),
+    last_error = coalesce(r.error, j.last_error),
+    lease_owner = null,
+    lease_expires_at = null,
+    updated_at = now()
+from
+    unnest(
+        %(ids)s::bigint[], %(delays)s::float8[], %(errors)s::text[], %(failed)s::boolean[]
+    ) as r (id, delay_s, error, failed)
+where
+    j.id = r.id
+    and j.status = 'running'
+    and j.lease_owner = %(owner)s;
+
+-- name: renew_leases :many
+-- Extends the leases `owner` still holds; the ids that come back are the ones still held.
+update jobs
+set lease_expires_at = now() + make_interval(secs => %(lease_s)s)
+where
+    id = any(%(ids)s::bigint[])
+    and status = 'running'
+    and lease_owner = %(owner)s
+returning id;
+
+-- name: rescue_expired_jobs :many
+-- Jobs whose worker stopped renewing the lease (it died or hung) go back to ready, or to dead
+-- when their attempts are used up.
+update jobs
+set
+    status = case when attempts >= max_attempts then 'dead' else 'ready' end,
+    run_after = now(),
+    last_error = 'lease expired: worker ' || lease_owner || ' stopped renewing it',
+    lease_owner = null,
+    lease_expires_at = null,
+    updated_at = now()
+where
+    id in (
+        select id
+        from jobs
+        where status = 'running' and lease_expires_at < now()
+        order by lease_expires_at
+        limit 1000
+        for update skip locked
+    )
+returning id, status;
+
+-- name: count_jobs :many
+-- Jobs by kind and status (finished jobs are deleted, so they do not appear).
+select
+    kind,
+    status,
+    count(*) as jobs
+from jobs
+group by kind, status
+order by kind, status;

@@ -1,0 +1,215 @@
+"""`/orders`: place, read (optionally waiting for a final status), list, logs and cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from msgspec import Meta
+
+from invorder.api.deps import BodyId, PathId, PoolDep, SettingsDep
+from invorder.errors import FieldError, InvalidInput
+from invorder.orders import model, placement
+from invorder.orders.model import OrderItemRow, OrderRow
+from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+
+Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200)]
+
+
+class OrderLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    product_id: BodyId
+    quantity: Quantity
+
+
+class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Either `items`, or the one-line form `product_id` + `quantity`."""
+
+    items: Annotated[list[OrderLine], Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
+    product_id: BodyId | msgspec.UnsetType = msgspec.UNSET
+    quantity: Quantity | msgspec.UnsetType = msgspec.UNSET
+    customer_ref: Annotated[str, Meta(max_length=200)] | None = None
+
+    def to_new_order(self) -> placement.NewOrder:
+        if isinstance(self.items, list):
+            if self.product_id is not msgspec.UNSET or self.quantity is not msgspec.UNSET:
+                raise InvalidInput(
+                    "give either items or product_id and quantity, not both",
+                    [FieldError("items", "both forms given")],
+                )
+            lines = [(line.product_id, line.quantity) for line in self.items]
+        elif isinstance(self.product_id, int) and isinstance(self.quantity, int):
+            lines = [(self.product_id, self.quantity)]
+        else:
+            raise InvalidInput(
+                "an order needs items, or product_id and quantity",
+                [FieldError("items", "required")],
+            )
+        merged: dict[int, int] = {}
+        for product_id, quantity in lines:
+            merged[product_id] = merged.get(product_id, 0) + quantity
+        if any(q > 1_000_000 for q in merged.values()):
+            raise InvalidInput("at most 1000000 of one product per order", [FieldError("items", "too many")])
+        return placement.NewOrder(merged, self.customer_ref)
+
+
+class OrderItemOut(msgspec.Struct, frozen=True):
+    product_id: int
+    quantity: int
+    unit_price_cents: int
+
+
+class PaymentOut(msgspec.Struct, frozen=True):
+    status: str
+    attempts: int
+    charge_id: str | None
+
+
+class OrderOut(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+    customer_ref: str | None
+    items: list[OrderItemOut]
+    total_cents: int
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    payment: PaymentOut
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class OrderSummaryOut(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+    customer_ref: str | None
+    total_cents: int
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    payment: PaymentOut
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class OrderMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: OrderOut
+
+
+class OrderPage(msgspec.Struct, frozen=True):
+    data: list[OrderSummaryOut]
+    next_cursor: str | None
+
+
+class OrderLogOut(msgspec.Struct, frozen=True):
+    id: int
+    order_id: int
+    attempt: int
+    status: str
+    processed_at: datetime
+    error_message: str | None
+    details: dict[str, Any]
+
+
+class OrderLogPage(msgspec.Struct, frozen=True):
+    data: list[OrderLogOut]
+    next_cursor: str | None
+
+
+def _summary_fields(order: OrderRow) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "status": order.status,
+        "customer_ref": order.customer_ref,
+        "total_cents": order.total_cents,
+        "attempts": order.attempts,
+        "next_attempt_at": order.next_attempt_at,
+        "last_error": order.last_error,
+        "payment": PaymentOut(order.payment_status, order.payment_attempts, order.charge_id),
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "finished_at": order.finished_at,
+    }
+
+
+def order_out(order: OrderRow, items: list[OrderItemRow]) -> OrderOut:
+    return OrderOut(
+        items=[OrderItemOut(i.product_id, i.quantity, i.unit_price_cents) for i in items], **_summary_fields(order)
+    )
+
+
+StatusFilter = Annotated[
+    str | None,
+    QueryParameter(description="only orders in this status", pattern="^(" + "|".join(model.STATUSES) + ")$"),
+]
+
+
+class OrderController(Controller):
+    path = "/orders"
+    tags = ["orders"]
+
+    @post("/", status_code=202)
+    async def place_order(
+        self,
+        data: JSONBody[OrderCreate],
+        pool: PoolDep,
+        settings: SettingsDep,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
+        ] = None,
+    ) -> Response[OrderMessage]:
+        placed = await placement.place_order(
+            pool, data.to_new_order(), idempotency_key=idempotency_key, max_attempts=settings.job_max_attempts
+        )
+        headers = {"Location": f"/api/v1/orders/{placed.order.id}"}
+        if placed.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            OrderMessage("Order accepted", order_out(placed.order, placed.items)), status_code=202, headers=headers
+        )
+
+    @get("/")
+    async def list_orders(
+        self, pool: PoolDep, status: StatusFilter = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> OrderPage:
+        rows = await placement.list_orders(pool, after_id=decode_cursor(cursor), limit=limit, status=status)
+        return OrderPage(
+            [OrderSummaryOut(**_summary_fields(r)) for r in rows], next_cursor([r.id for r in rows], limit)
+        )
+
+    @get("/{order_id:int}")
+    async def get_order(
+        self,
+        order_id: PathId,
+        pool: PoolDep,
+        settings: SettingsDep,
+        wait: Annotated[
+            float | None, QueryParameter(ge=0, le=30, description="seconds to wait for a final status (max 30)")
+        ] = None,
+    ) -> OrderOut:
+        if wait:
+            order, items = await placement.wait_for_final(pool, order_id, min(wait, settings.order_wait_max_s))
+        else:
+            order, items = await placement.get_order(pool, order_id)
+        return order_out(order, items)
+
+    @get("/{order_id:int}/logs")
+    async def list_order_logs(
+        self, order_id: PathId, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> OrderLogPage:
+        rows = await placement.list_order_logs(pool, order_id, after_id=decode_cursor(cursor), limit=limit)
+        return OrderLogPage(
+            [OrderLogOut(**msgspec.structs.asdict(r)) for r in rows], next_cursor([r.id for r in rows], limit)
+        )
+
+    @post("/{order_id:int}/cancel", status_code=200)
+    async def cancel_order(self, order_id: PathId, pool: PoolDep) -> OrderMessage:
+        order, items = await placement.cancel_order(pool, order_id)
+        return OrderMessage("Order cancelled", order_out(order, items))

@@ -1,0 +1,200 @@
+"""Placing, reading and cancelling orders (the API side). Placement writes the order, its
+items, its first log row and its first job in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from invorder import db
+from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
+from invorder.orders import model
+from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
+from invorder.queue import enqueue
+from invorder.sql import queries
+
+Q = queries()
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    items: dict[int, int]  # product_id -> quantity (lines naming one product are merged)
+    customer_ref: str | None
+
+    def request_hash(self) -> str:
+        canonical = json.dumps(
+            {"items": sorted(self.items.items()), "customer_ref": self.customer_ref}, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: OrderRow
+    items: list[OrderItemRow]
+    replayed: bool
+
+
+class _PriceRow(msgspec.Struct, frozen=True):
+    id: int
+    price_cents: int
+
+
+class _KeyRow(msgspec.Struct, frozen=True):
+    id: int
+    request_hash: str | None
+
+
+async def place_order(pool: Any, new: NewOrder, *, idempotency_key: str | None, max_attempts: int) -> Placed:
+    """Write the order, its items, a `placed` log row and its `process_order` job atomically.
+    With an idempotency key already used: the same request replays the first order; another
+    request is refused (422)."""
+    request_hash = new.request_hash()
+    async with db.transaction(pool) as conn:
+        if idempotency_key is not None:
+            existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
+            if existing is not None:
+                return await _replay(conn, existing, request_hash)
+        ids = sorted(new.items)
+        prices = {r.id: r.price_cents for r in await db.many(conn, Q.live_products_for_order, _PriceRow, ids=ids)}
+        missing = [pid for pid in ids if pid not in prices]
+        if missing:
+            raise InvalidInput(
+                f"no such product: {', '.join(map(str, missing))}",
+                [FieldError("items", f"product {pid} does not exist or was deleted") for pid in missing],
+            )
+        total = sum(prices[pid] * qty for pid, qty in new.items.items())
+        order_id = await db.scalar(
+            conn,
+            Q.insert_order,
+            customer_ref=new.customer_ref,
+            total_cents=total,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        if order_id is None:  # a concurrent request with this key committed first
+            existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
+            if existing is None:
+                raise Conflict("a request with this Idempotency-Key is still being processed; retry")
+            return await _replay(conn, existing, request_hash)
+        await db.execute(
+            conn,
+            Q.insert_order_items,
+            order_id=order_id,
+            product_ids=ids,
+            quantities=[new.items[pid] for pid in ids],
+            prices=[prices[pid] for pid in ids],
+        )
+        await log_order(conn, order_id, 0, "placed", details={"total_cents": total})
+        await enqueue(conn, model.PROCESS_ORDER, {"order_id": order_id}, max_attempts=max_attempts)
+        order = await db.one(conn, Q.get_order, OrderRow, id=order_id)
+        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
+    assert order is not None
+    return Placed(order, items, replayed=False)
+
+
+async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed:
+    if existing.request_hash != request_hash:
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was used for a different request; use a new key for a new order"
+        )
+    order = await db.one(conn, Q.get_order, OrderRow, id=existing.id)
+    items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=existing.id)
+    assert order is not None
+    return Placed(order, items, replayed=True)
+
+
+async def log_order(
+    conn: db.Conn,
+    order_id: int,
+    attempt: int,
+    status: str,
+    *,
+    error: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await db.execute(
+        conn,
+        Q.insert_order_log,
+        order_id=order_id,
+        attempt=attempt,
+        status=status,
+        error_message=error,
+        details=Jsonb(details or {}),
+    )
+
+
+async def get_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
+    async with db.transaction(pool) as conn:
+        order = await db.one(conn, Q.get_order, OrderRow, id=order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist")
+        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
+    return order, items
+
+
+async def wait_for_final(pool: Any, order_id: int, wait_s: float) -> tuple[OrderRow, list[OrderItemRow]]:
+    """The order once it is final, or as it is after `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.02
+    while True:
+        order, items = await get_order(pool, order_id)
+        if order.is_final or time.monotonic() >= deadline:
+            return order, items
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.25)
+
+
+async def list_orders(pool: Any, *, after_id: int, limit: int, status: str | None) -> list[OrderRow]:
+    async with db.transaction(pool) as conn:
+        return await db.many(conn, Q.list_orders, OrderRow, after_id=after_id, limit=limit, status=status)
+
+
+async def list_order_logs(pool: Any, order_id: int, *, after_id: int, limit: int) -> list[OrderLogRow]:
+    async with db.transaction(pool) as conn:
+        if await db.one(conn, Q.get_order, OrderRow, id=order_id) is None:
+            raise NotFound(f"order {order_id} does not exist")
+        return await db.many(conn, Q.list_order_logs, OrderLogRow, order_id=order_id, after_id=after_id, limit=limit)
+
+
+async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
+    """Cancel an order not yet charged, giving back any reservation."""
+    async with db.transaction(pool) as conn:
+        order = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist")
+        if order.is_final:
+            raise Conflict(f"order {order_id} is {order.status} already")
+        if order.payment_status != "none":
+            raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
+        if order.status == model.RESERVED:
+            await db.execute(conn, Q.release_order_stock, order_id=order_id)
+        await db.execute(
+            conn,
+            Q.set_order_state,
+            **{
+                **msgspec.structs.asdict(order),
+                "status": model.CANCELLED,
+                "next_attempt_at": None,
+                "reserved_at": None,
+            },
+        )
+        await log_order(conn, order_id, order.attempts, model.CANCELLED, details={"was": order.status})
+        cancelled = await db.one(conn, Q.get_order, OrderRow, id=order_id)
+        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
+    assert cancelled is not None
+    return cancelled, items
+
+
+async def wake_orders_waiting_for(conn: db.Conn, product_id: int) -> None:
+    """Run in the transaction that grows a product's stock: orders waiting for it are retried
+    as soon as that commits, not after their backoff."""
+    if await db.execute(conn, Q.wake_orders_for_product, product_id=product_id):
+        await db.execute(conn, Q.notify_jobs, kind=model.PROCESS_ORDER)

@@ -1,0 +1,1 @@
+"""Payments: the async client the workers call and the simulator standing for the external provider."""

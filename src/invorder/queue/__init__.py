@@ -1,0 +1,27 @@
+"""A general PostgreSQL job queue: enqueue, claim with SKIP LOCKED, leases, retry and backoff.
+It knows jobs and kinds, never orders; domain packages register handlers with it."""
+
+from invorder.queue.jobs import (
+    Complete,
+    Job,
+    JobContext,
+    Outcome,
+    Snooze,
+    backoff_s,
+    enqueue,
+    enqueue_many,
+)
+from invorder.queue.registry import Handler, Registry
+
+__all__ = [
+    "Complete",
+    "Handler",
+    "Job",
+    "JobContext",
+    "Outcome",
+    "Registry",
+    "Snooze",
+    "backoff_s",
+    "enqueue",
+    "enqueue_many",
+]

@@ -1,0 +1,101 @@
+"""Jobs as values: the row a worker holds, what a handler answers, backoff, and enqueueing."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from invorder import db
+from invorder.sql import queries
+
+Q = queries()
+DEFAULT_PRIORITY = 100
+_RNG = random.Random()
+
+
+class Job(msgspec.Struct, frozen=True):
+    """A claimed job, as the worker holds it."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    priority: int
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """The job is done: it is deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    """Run the job again after `delay_s` without counting an attempt (waiting is not failing)."""
+
+    delay_s: float
+    reason: str = ""
+
+
+Outcome = Complete | Snooze
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler gets beside its job: the worker's pool and its name."""
+
+    pool: Any
+    worker_id: str
+
+
+def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff, capped, with "equal jitter": half the step fixed, half random, so
+    retries of many jobs that failed together spread out instead of returning in a herd."""
+    step = min(max_s, base_s * 2 ** max(0, attempt - 1))
+    jitter = (rng or _RNG).uniform(0, step / 2)
+    return step / 2 + jitter
+
+
+async def enqueue(
+    conn: db.Conn,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    priority: int = DEFAULT_PRIORITY,
+    run_after: datetime | None = None,
+    max_attempts: int = 10,
+) -> int:
+    """Add a job in the caller's transaction and wake the workers when it commits."""
+    job_id = await db.scalar(
+        conn,
+        Q.enqueue_job,
+        kind=kind,
+        payload=Jsonb(payload),
+        priority=priority,
+        run_after=run_after,
+        max_attempts=max_attempts,
+    )
+    await db.execute(conn, Q.notify_jobs, kind=kind)
+    return int(job_id)
+
+
+async def enqueue_many(
+    conn: db.Conn,
+    kind: str,
+    payloads: list[dict[str, Any]],
+    *,
+    priority: int = DEFAULT_PRIORITY,
+    max_attempts: int = 10,
+) -> int:
+    """Add many jobs of one kind in one statement, with one notification."""
+    count = await db.execute(
+        conn, Q.enqueue_jobs, kind=kind, payloads=Jsonb(payloads), priority=priority, max_attempts=max_attempts
+    )
+    await db.execute(conn, Q.notify_jobs, kind=kind)
+    return count

@@ -1,0 +1,291 @@
+"""The worker: a producer that claims as many jobs as it has free slots, an executor per job
+that turns a handler's answer (or exception) into a decision, and the loops that keep leases
+alive, rescue jobs of dead workers and listen for NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import psycopg
+
+from invorder import db
+from invorder.queue.completer import Completer
+from invorder.queue.jobs import Complete, Job, JobContext, backoff_s
+from invorder.queue.registry import Registry
+from invorder.sql import queries
+
+log = logging.getLogger(__name__)
+Q = queries()
+CHANNEL = "invorder_jobs"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    concurrency: int = 16
+    lease_s: float = 30.0
+    poll_interval_s: float = 1.0
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    shutdown_timeout_s: float = 15.0
+    drain: bool = False  # exit once no job is ready (benchmarks, tests)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        pool: Any,
+        registry: Registry,
+        *,
+        database_url: str,
+        config: WorkerConfig,
+        worker_id: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.config = config
+        self.id = worker_id or new_worker_id()
+        self._database_url = database_url
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._held: set[int] = set()
+        self._completer = Completer(pool, self.id, self._held)
+        self._context = JobContext(pool=pool, worker_id=self.id)
+        self.claimed = 0
+
+    def stop(self) -> None:
+        """Stop claiming; `run` finishes what is in hand (or hands it back) and returns."""
+        if not self._stopping.is_set():
+            log.info("worker %s stopping", self.id, extra={"worker_id": self.id})
+        self._stopping.set()
+
+    async def run(self) -> None:
+        log.info(
+            "worker %s started (kinds %s, concurrency %d)",
+            self.id,
+            ", ".join(self.registry.kinds),
+            self.config.concurrency,
+            extra={"worker_id": self.id},
+        )
+        helpers = [
+            asyncio.create_task(self._completer.run(), name="completer"),
+            asyncio.create_task(self._renew_leases(), name="lease-renewer"),
+            asyncio.create_task(self._rescue_expired(), name="rescuer"),
+            asyncio.create_task(self._listen(), name="listener"),
+        ]
+        try:
+            await self._produce()
+            await self._finish_in_flight()
+            await self._completer.flush()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+        log.info("worker %s stopped", self.id, extra={"worker_id": self.id})
+
+    # -- producer -------------------------------------------------------------------------
+
+    async def _produce(self) -> None:
+        cfg = self.config
+        while not self._stopping.is_set():
+            free = cfg.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._wait(self._slot_free, timeout=cfg.poll_interval_s)
+                continue
+            self._wake.clear()
+            try:
+                jobs = await self._claim(free)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("claim failed, retrying: %s", exc, extra={"worker_id": self.id})
+                await self._wait(self._stopping, timeout=cfg.poll_interval_s)
+                continue
+            for job in jobs:
+                self._start(job)
+            if len(jobs) == free:
+                continue  # more may be ready: claim again as soon as a slot frees
+            if cfg.drain and not jobs and not self._running:
+                return
+            if jobs or self._running:
+                self._slot_free.clear()
+                await self._wait(self._wake, self._slot_free, timeout=cfg.poll_interval_s)
+            else:
+                await self._wait(self._wake, timeout=cfg.poll_interval_s)
+
+    async def _claim(self, limit: int) -> list[Job]:
+        async with db.transaction(self.pool) as conn:
+            jobs = await db.many(
+                conn,
+                Q.claim_jobs,
+                Job,
+                kinds=self.registry.kinds,
+                limit=limit,
+                owner=self.id,
+                lease_s=self.config.lease_s,
+            )
+        self.claimed += len(jobs)
+        return jobs
+
+    def _start(self, job: Job) -> None:
+        self._held.add(job.id)
+        task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+        self._running[job.id] = task
+
+    async def _wait(self, *events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+        waiters = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    # -- executor -------------------------------------------------------------------------
+
+    async def _execute(self, job: Job) -> None:
+        fields = {"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "worker_id": self.id}
+        try:
+            outcome = await self.registry.handler(job.kind)(job, self._context)
+        except asyncio.CancelledError:
+            self._completer.release(job.id, delay_s=0, error="handed back: worker stopped", failed=False)
+            raise
+        except Exception as exc:
+            delay = backoff_s(job.attempts, base_s=self.config.retry_base_s, max_s=self.config.retry_max_s)
+            last = job.attempts >= job.max_attempts
+            log.exception(
+                "job %d (%s) failed on attempt %d/%d; %s",
+                job.id,
+                job.kind,
+                job.attempts,
+                job.max_attempts,
+                "now dead" if last else f"retry in {delay:.1f}s",
+                extra=fields,
+            )
+            self._completer.release(job.id, delay_s=delay, error=f"{type(exc).__name__}: {exc}", failed=True)
+        else:
+            if isinstance(outcome, Complete):
+                self._completer.complete(job.id)
+            else:
+                self._completer.release(job.id, delay_s=outcome.delay_s, error=outcome.reason or None, failed=False)
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_free.set()
+
+    async def _finish_in_flight(self) -> None:
+        if not self._running:
+            return
+        log.info(
+            "waiting up to %.0fs for %d jobs in hand",
+            self.config.shutdown_timeout_s,
+            len(self._running),
+            extra={"worker_id": self.id},
+        )
+        _, pending = await asyncio.wait(list(self._running.values()), timeout=self.config.shutdown_timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- leases, rescue, wake-up ----------------------------------------------------------
+
+    async def _renew_leases(self) -> None:
+        interval = self.config.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._held)
+            if not ids:
+                continue
+            try:
+                async with db.transaction(self.pool) as conn:
+                    kept = await db.many(conn, Q.renew_leases, _Id, ids=ids, owner=self.id, lease_s=self.config.lease_s)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("lease renewal failed: %s", exc, extra={"worker_id": self.id})
+                continue
+            lost = (set(ids) & self._held) - {k.id for k in kept}
+            if lost:
+                log.warning("lost the lease of jobs %s", sorted(lost), extra={"worker_id": self.id})
+
+    async def _rescue_expired(self) -> None:
+        interval = max(0.5, min(self.config.lease_s / 2, 10.0))
+        while True:
+            try:
+                async with db.transaction(self.pool) as conn:
+                    rescued = await db.many(conn, Q.rescue_expired_jobs, _Rescued)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("rescue failed: %s", exc, extra={"worker_id": self.id})
+                rescued = []
+            if rescued:
+                log.warning(
+                    "rescued %d jobs whose lease expired (%d dead)",
+                    len(rescued),
+                    sum(r.status == "dead" for r in rescued),
+                    extra={"worker_id": self.id},
+                )
+                self._wake.set()
+            await asyncio.sleep(interval)
+
+    async def _listen(self) -> None:
+        """LISTEN on a direct session (not through a transaction-mode pooler); polling covers
+        any gap while it reconnects."""
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._database_url, autocommit=True, application_name="invorder-worker-listen"
+                )
+                async with conn:
+                    await conn.execute(f"listen {CHANNEL}")
+                    delay = 0.5
+                    self._wake.set()  # catch anything enqueued while we were not listening
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("LISTEN connection lost, polling meanwhile: %s", exc, extra={"worker_id": self.id})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class _Id(msgspec.Struct, frozen=True):
+    id: int
+
+
+class _Rescued(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+
+
+async def run_worker(
+    registry: Registry,
+    *,
+    database_url: str,
+    config: WorkerConfig,
+    pool_max_size: int,
+) -> Worker:
+    """Open a pool, run a worker until SIGINT/SIGTERM (or drained), close the pool."""
+    import signal
+
+    pool = db.open_pool(database_url, min_size=1, max_size=pool_max_size, name="invorder-worker")
+    await pool.open(wait=True, timeout=30)
+    worker = Worker(pool, registry, database_url=database_url, config=config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await pool.close()
+    return worker
