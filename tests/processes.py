@@ -85,3 +85,8 @@ def start_api(env: dict[str, str]) -> LiveProcess:
 
     wait_until(ready, timeout=30, what="the API to be ready")
     return process
+
+
+def start_worker(env: dict[str, str], *, concurrency: int = 8) -> LiveProcess:
+    """`invorder worker` as a real process."""
+    return start_invorder(["worker", "--concurrency", str(concurrency)], env, "worker")

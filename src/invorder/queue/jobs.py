@@ -57,7 +57,7 @@ class JobContext:
 def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
     """Exponential backoff, capped, with "equal jitter": half the step fixed, half random, so
     retries of many jobs that failed together spread out instead of returning in a herd."""
-    step = min(max_s, base_s * 2 ** max(0, attempt - 1))
+    step = min(max_s, base_s * 2.0 ** max(0, attempt - 1))
     jitter = (rng or _RNG).uniform(0, step / 2)
     return step / 2 + jitter
 

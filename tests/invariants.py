@@ -1,0 +1,65 @@
+"""SPEC.md's invariants, checked in SQL against a quiet database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def check_stock_invariants(sql: Any) -> None:
+    """Invariants 1-3: 0 <= reserved <= on_hand; reserved = what reserved orders hold;
+    on_hand = the sum of the product's ledger."""
+    bad_bounds = sql.execute("select product_id from inventory where reserved < 0 or reserved > on_hand").fetchall()
+    assert bad_bounds == [], f"reserved out of bounds: {bad_bounds}"
+    drift_reserved = sql.execute(
+        """
+        select i.product_id, i.reserved, coalesce(r.held, 0)
+        from inventory i
+        left join (
+            select oi.product_id, sum(oi.quantity) as held
+            from order_items oi join orders o on o.id = oi.order_id
+            where o.status = 'reserved'
+            group by oi.product_id
+        ) r using (product_id)
+        where i.reserved <> coalesce(r.held, 0)
+        """
+    ).fetchall()
+    assert drift_reserved == [], f"reserved differs from reserved orders: {drift_reserved}"
+    drift_ledger = sql.execute(
+        """
+        select i.product_id, i.on_hand, m.total
+        from inventory i
+        join (select product_id, sum(delta) as total from stock_movements group by product_id) m using (product_id)
+        where i.on_hand <> m.total
+        """
+    ).fetchall()
+    assert drift_ledger == [], f"on_hand differs from the ledger: {drift_ledger}"
+
+
+def check_orders_settled(sql: Any) -> None:
+    """Invariant 5: every order is final, no job is left, and no effect ran twice (one sale
+    movement per processed line, none for other orders)."""
+    open_orders = sql.execute(
+        "select id, status from orders where status not in ('processed', 'failed', 'cancelled')"
+    ).fetchall()
+    assert open_orders == [], f"orders not final: {open_orders[:10]}"
+    jobs = sql.execute("select id, kind, status, last_error from jobs").fetchall()
+    assert jobs == [], f"jobs left: {jobs[:10]}"
+    double = sql.execute(
+        """
+        select o.id, o.status, oi.product_id, count(m.id)
+        from orders o
+        join order_items oi on oi.order_id = o.id
+        left join stock_movements m on m.order_id = o.id and m.product_id = oi.product_id and m.kind = 'sale'
+        group by o.id, o.status, oi.product_id
+        having count(m.id) <> case when o.status = 'processed' then 1 else 0 end
+        """
+    ).fetchall()
+    assert double == [], f"sale movements do not match processed orders: {double[:10]}"
+    sales_match = sql.execute(
+        """
+        select m.order_id from stock_movements m join order_items oi
+          on oi.order_id = m.order_id and oi.product_id = m.product_id
+        where m.kind = 'sale' and m.delta <> -oi.quantity
+        """
+    ).fetchall()
+    assert sales_match == [], f"sale movements with the wrong quantity: {sales_match}"
