@@ -40,6 +40,7 @@ class Completer:
         self._idle = asyncio.Event()
         self._idle.set()
         self.written = 0
+        self._closing = False
 
     def complete(self, job_id: int) -> None:
         self._batch.completed.append(job_id)
@@ -58,11 +59,18 @@ class Completer:
         self._pending.set()
 
     async def run(self) -> None:
-        """Write batches until cancelled; each write takes whatever gathered meanwhile."""
+        """Write batches until `close()`; each write takes whatever gathered meanwhile."""
         while True:
             await self._pending.wait()
             self._pending.clear()
             await self.flush()
+            if self._closing and not len(self._batch):
+                return
+
+    def close(self) -> None:
+        """Ask `run` to write what is left and return (await the task running it)."""
+        self._closing = True
+        self._pending.set()
 
     async def flush(self) -> None:
         """Write everything buffered now; on a database error keep it and try again."""

@@ -80,8 +80,8 @@ class Worker:
             self.config.concurrency,
             extra={"worker_id": self.id},
         )
+        completer = asyncio.create_task(self._completer.run(), name="completer")
         helpers = [
-            asyncio.create_task(self._completer.run(), name="completer"),
             asyncio.create_task(self._renew_leases(), name="lease-renewer"),
             asyncio.create_task(self._rescue_expired(), name="rescuer"),
             asyncio.create_task(self._listen(), name="listener"),
@@ -89,11 +89,12 @@ class Worker:
         try:
             await self._produce()
             await self._finish_in_flight()
-            await self._completer.flush()
+            self._completer.close()
+            await completer  # leases are still renewed while the last results are written
         finally:
-            for task in helpers:
+            for task in [*helpers, completer]:
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.gather(*helpers, completer, return_exceptions=True)
         log.info("worker %s stopped", self.id, extra={"worker_id": self.id})
 
     # -- producer -------------------------------------------------------------------------

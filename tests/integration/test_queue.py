@@ -1,0 +1,288 @@
+"""The job queue against a real PostgreSQL, in-process: claim order, SKIP LOCKED, backoff,
+dead jobs, conditional completion, lease rescue, shutdown and NOTIFY wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from invorder import db
+from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, enqueue, enqueue_many
+from invorder.queue.worker import Worker, WorkerConfig
+from invorder.sql import queries
+
+Q = queries()
+FAST = WorkerConfig(concurrency=4, lease_s=2, poll_interval_s=0.2, retry_base_s=0.05, retry_max_s=0.2)
+
+
+def run(coro_fn: Callable[[Any], Awaitable[Any]], url: str) -> Any:
+    async def main() -> Any:
+        pool = db.open_pool(url, min_size=1, max_size=10)
+        await pool.open(wait=True)
+        try:
+            return await coro_fn(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+async def add_jobs(pool: Any, kind: str, payloads: list[dict[str, Any]], **kw: Any) -> list[int]:
+    async with db.transaction(pool) as conn:
+        return [await enqueue(conn, kind, p, **kw) for p in payloads]
+
+
+async def claim(pool: Any, owner: str, limit: int, kinds: list[str], lease_s: float = 30) -> list[Job]:
+    async with db.transaction(pool) as conn:
+        return await db.many(conn, Q.claim_jobs, Job, kinds=kinds, limit=limit, owner=owner, lease_s=lease_s)
+
+
+def registry_of(**handlers: Callable[[Job, JobContext], Awaitable[Outcome]]) -> Registry:
+    registry = Registry()
+    for kind, handler in handlers.items():
+        registry.register(kind, handler)
+    return registry
+
+
+def test_claim_orders_by_priority_then_run_after_and_skips_future_jobs(database_url: str, sql: Any) -> None:
+    async def body(pool: Any) -> list[int]:
+        async with db.transaction(pool) as conn:
+            low = await enqueue(conn, "k", {"n": "low"}, priority=200)
+            first = await enqueue(conn, "k", {"n": "first"}, priority=10)
+            second = await enqueue(conn, "k", {"n": "second"}, priority=10)
+            await conn.execute("update jobs set run_after = now() + interval '1 hour' where id = %s", (second,))
+            third = await enqueue(conn, "k", {"n": "third"}, priority=10)
+            await enqueue(conn, "other", {})
+        claimed = await claim(pool, "w1", 10, ["k"])
+        assert [j.id for j in claimed] == [first, third, low]
+        return [j.attempts for j in claimed]
+
+    assert run(body, database_url) == [1, 1, 1]
+    assert sql.execute("select count(*) from jobs where status = 'running' and lease_owner = 'w1'").fetchone()[0] == 3
+
+
+def test_concurrent_claimers_never_get_the_same_job(database_url: str) -> None:
+    async def body(pool: Any) -> list[list[int]]:
+        async with db.transaction(pool) as conn:
+            await enqueue_many(conn, "k", [{"i": i} for i in range(200)])
+        batches = await asyncio.gather(*[claim(pool, f"w{n}", 30, ["k"]) for n in range(8)])
+        return [[j.id for j in b] for b in batches]
+
+    batches = run(body, database_url)
+    ids = [i for b in batches for i in b]
+    assert len(ids) == len(set(ids)) == 200
+
+
+def test_failed_job_is_retried_after_backoff_then_dead_with_its_error(database_url: str, sql: Any) -> None:
+    calls: list[float] = []
+
+    async def failing(job: Job, ctx: JobContext) -> Outcome:
+        calls.append(time.monotonic())
+        raise ValueError(f"boom {job.attempts}")
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "fail", [{}], max_attempts=3)
+        worker = Worker(pool, registry_of(fail=failing), database_url=database_url, config=FAST)
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            async with db.transaction(pool) as conn:
+                row = await (await conn.execute("select status from jobs")).fetchone()
+            if row and row[0] == "dead":
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert len(calls) == 3
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert all(gap >= 0.025 for gap in gaps), gaps  # backoff >= half of 0.05 s base
+    status, attempts, error, owner = sql.execute(
+        "select status, attempts, last_error, lease_owner from jobs"
+    ).fetchone()
+    assert (status, attempts, owner) == ("dead", 3, None)
+    assert error == "ValueError: boom 3"
+
+
+def test_snooze_does_not_spend_an_attempt(database_url: str, sql: Any) -> None:
+    seen: list[int] = []
+
+    async def waits_twice(job: Job, ctx: JobContext) -> Outcome:
+        seen.append(job.attempts)
+        return Snooze(0.05, "not yet") if len(seen) < 3 else Complete()
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "w", [{}], max_attempts=1)
+        worker = Worker(pool, registry_of(w=waits_twice), database_url=database_url, config=FAST)
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert seen == [1, 1, 1]
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+def test_completion_is_conditional_on_still_holding_the_lease(database_url: str, sql: Any) -> None:
+    async def body(pool: Any) -> tuple[int, int, int]:
+        [job_id] = await add_jobs(pool, "k", [{}])
+        [job] = await claim(pool, "old-owner", 1, ["k"], lease_s=0.1)
+        await asyncio.sleep(0.3)  # let the lease run out (time, not synchronisation)
+        async with db.transaction(pool) as conn:
+            await conn.execute(Q.rescue_expired_jobs.sql)
+        [again] = await claim(pool, "new-owner", 1, ["k"])
+        async with db.transaction(pool) as conn:
+            stale = await db.execute(conn, Q.complete_jobs, ids=[job.id], owner="old-owner")
+            fresh = await db.execute(conn, Q.complete_jobs, ids=[again.id], owner="new-owner")
+        return job_id, stale, fresh
+
+    job_id, stale, fresh = run(body, database_url)
+    assert (stale, fresh) == (0, 1)
+    assert sql.execute("select count(*) from jobs where id = %s", (job_id,)).fetchone()[0] == 0
+
+
+def test_job_of_a_worker_that_stopped_renewing_is_rescued_and_run_again(database_url: str, sql: Any) -> None:
+    ran: list[int] = []
+
+    async def ok(job: Job, ctx: JobContext) -> Outcome:
+        ran.append(job.attempts)
+        return Complete()
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "k", [{}])
+        await claim(pool, "dead-worker", 1, ["k"], lease_s=0.5)  # claimed, then never renewed
+        config = WorkerConfig(concurrency=2, lease_s=1, poll_interval_s=0.1, retry_base_s=0.05, retry_max_s=0.1)
+        worker = Worker(pool, registry_of(k=ok), database_url=database_url, config=config)
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 15
+        while not ran and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert ran == [2]  # the dead worker's claim counted as attempt 1
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+def test_long_job_keeps_its_lease_while_it_runs(database_url: str, sql: Any) -> None:
+    async def slow(job: Job, ctx: JobContext) -> Outcome:
+        await asyncio.sleep(2.5)  # the work itself: longer than the 1 s lease
+        return Complete()
+
+    async def body(pool: Any) -> int:
+        await add_jobs(pool, "slow", [{}])
+        config = WorkerConfig(concurrency=1, lease_s=1, poll_interval_s=0.1)
+        worker = Worker(pool, registry_of(slow=slow), database_url=database_url, config=config)
+        other = Worker(pool, registry_of(slow=slow), database_url=database_url, config=config)
+        tasks = [asyncio.create_task(worker.run()), asyncio.create_task(other.run())]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            async with db.transaction(pool) as conn:
+                left = await db.scalar(conn, Q.count_jobs)
+            if left is None:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        other.stop()
+        await asyncio.gather(*tasks)
+        return worker.claimed + other.claimed
+
+    assert run(body, database_url) == 1  # never rescued, never run twice
+
+
+def test_shutdown_finishes_jobs_in_hand_and_hands_back_what_overruns(database_url: str, sql: Any) -> None:
+    finished: list[str] = []
+
+    async def handler(job: Job, ctx: JobContext) -> Outcome:
+        await asyncio.sleep(float(job.payload["seconds"]))
+        finished.append(job.payload["name"])
+        return Complete()
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "h", [{"name": "quick", "seconds": 0.3}, {"name": "stuck", "seconds": 60}])
+        config = WorkerConfig(concurrency=4, lease_s=30, poll_interval_s=0.1, shutdown_timeout_s=1.0)
+        worker = Worker(pool, registry_of(h=handler), database_url=database_url, config=config)
+        task = asyncio.create_task(worker.run())
+        while worker.claimed < 2:
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+
+    run(body, database_url)
+    assert finished == ["quick"]
+    rows = sql.execute("select payload->>'name', status, attempts, lease_owner from jobs").fetchall()
+    assert rows == [("stuck", "ready", 0, None)]
+
+
+def test_notify_wakes_an_idle_worker_long_before_its_poll(database_url: str) -> None:
+    async def body(pool: Any) -> float:
+        finished = asyncio.Event()
+
+        async def handler(job: Job, ctx: JobContext) -> Outcome:
+            finished.set()
+            return Complete()
+
+        config = WorkerConfig(concurrency=2, lease_s=30, poll_interval_s=60)
+        worker = Worker(pool, registry_of(n=handler), database_url=database_url, config=config)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(1.0)  # let it go idle: its first poll found nothing
+        started = time.monotonic()
+        await add_jobs(pool, "n", [{}])
+        await asyncio.wait_for(finished.wait(), 30)
+        latency = time.monotonic() - started
+        worker.stop()
+        await task
+        return latency
+
+    latency = run(body, database_url)
+    assert latency < 30  # a poll would have taken 60 s: NOTIFY woke it
+
+
+def test_enqueue_is_part_of_the_callers_transaction(database_url: str, sql: Any) -> None:
+    async def body(pool: Any) -> None:
+        try:
+            async with db.transaction(pool) as conn:
+                await enqueue(conn, "k", {})
+                raise RuntimeError("the caller's work failed")
+        except RuntimeError:
+            pass
+
+    run(body, database_url)
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+def test_a_database_outage_in_the_claim_is_survived(database_url: str, pg_admin_url: str) -> None:
+    ran: list[int] = []
+
+    async def ok(job: Job, ctx: JobContext) -> Outcome:
+        ran.append(job.id)
+        return Complete()
+
+    async def body(pool: Any) -> None:
+        worker = Worker(pool, registry_of(k=ok), database_url=database_url, config=FAST)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)
+        dbname = database_url.rsplit("/", 1)[1].split("?")[0]
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:  # kill every session of this database
+            admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (dbname,),
+            )
+        await add_jobs(pool, "k", [{}, {}])
+        deadline = time.monotonic() + 20
+        while len(ran) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert len(ran) == 2
