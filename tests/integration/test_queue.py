@@ -4,6 +4,7 @@ dead jobs, conditional completion, lease rescue, shutdown and NOTIFY wake-up."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,13 @@ async def add_jobs(pool: Any, kind: str, payloads: list[dict[str, Any]], **kw: A
 async def claim(pool: Any, owner: str, limit: int, kinds: list[str], lease_s: float = 30) -> list[Job]:
     async with db.transaction(pool) as conn:
         return await db.many(conn, Q.claim_jobs, Job, kinds=kinds, limit=limit, owner=owner, lease_s=lease_s)
+
+
+async def poll_until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll a condition the test cannot await directly (it lives in a handler or a worker)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
 
 
 def registry_of(**handlers: Callable[[Job, JobContext], Awaitable[Outcome]]) -> Registry:
@@ -100,7 +108,7 @@ def test_failed_job_is_retried_after_backoff_then_dead_with_its_error(database_u
 
     run(body, database_url)
     assert len(calls) == 3
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert all(gap >= 0.025 for gap in gaps), gaps  # backoff >= half of 0.05 s base
     status, attempts, error, owner = sql.execute(
         "select status, attempts, last_error, lease_owner from jobs"
@@ -120,9 +128,7 @@ def test_snooze_does_not_spend_an_attempt(database_url: str, sql: Any) -> None:
         await add_jobs(pool, "w", [{}], max_attempts=1)
         worker = Worker(pool, registry_of(w=waits_twice), database_url=database_url, config=FAST)
         task = asyncio.create_task(worker.run())
-        deadline = time.monotonic() + 10
-        while len(seen) < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await poll_until(lambda: len(seen) >= 3, 10)
         worker.stop()
         await task
 
@@ -162,9 +168,7 @@ def test_job_of_a_worker_that_stopped_renewing_is_rescued_and_run_again(database
         config = WorkerConfig(concurrency=2, lease_s=1, poll_interval_s=0.1, retry_base_s=0.05, retry_max_s=0.1)
         worker = Worker(pool, registry_of(k=ok), database_url=database_url, config=config)
         task = asyncio.create_task(worker.run())
-        deadline = time.monotonic() + 15
-        while not ran and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await poll_until(lambda: bool(ran), 15)
         worker.stop()
         await task
 
@@ -212,8 +216,7 @@ def test_shutdown_finishes_jobs_in_hand_and_hands_back_what_overruns(database_ur
         config = WorkerConfig(concurrency=4, lease_s=30, poll_interval_s=0.1, shutdown_timeout_s=1.0)
         worker = Worker(pool, registry_of(h=handler), database_url=database_url, config=config)
         task = asyncio.create_task(worker.run())
-        while worker.claimed < 2:
-            await asyncio.sleep(0.02)
+        await poll_until(lambda: worker.claimed >= 2, 10)
         worker.stop()
         await asyncio.wait_for(task, 10)
 
@@ -278,9 +281,7 @@ def test_a_database_outage_in_the_claim_is_survived(database_url: str, pg_admin_
                 (dbname,),
             )
         await add_jobs(pool, "k", [{}, {}])
-        deadline = time.monotonic() + 20
-        while len(ran) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await poll_until(lambda: len(ran) >= 2, 20)
         worker.stop()
         await task
 
