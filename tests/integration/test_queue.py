@@ -42,9 +42,9 @@ async def claim(pool: Any, owner: str, limit: int, kinds: list[str], lease_s: fl
         return await db.many(conn, Q.claim_jobs, Job, kinds=kinds, limit=limit, owner=owner, lease_s=lease_s)
 
 
-async def poll_until(condition: Callable[[], bool], timeout: float) -> None:
+async def poll_until(condition: Callable[[], bool], within_s: float) -> None:
     """Poll a condition the test cannot await directly (it lives in a handler or a worker)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
