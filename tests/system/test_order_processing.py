@@ -1,0 +1,197 @@
+"""Orders processed by real worker processes against a real API process: no oversell, no
+deadlock, nothing lost or done twice when workers are SIGKILLed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_ENV
+from tests.invariants import check_orders_settled, check_stock_invariants
+from tests.processes import LiveProcess, start_worker, wait_until
+
+
+@pytest.fixture
+def env(database_url: str) -> dict[str, str]:
+    return {**TEST_ENV, "DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def workers(env: dict[str, str]) -> Iterator[list[LiveProcess]]:
+    started: list[LiveProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def api_post_all(url: str, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
+    async def run() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+            return list(await asyncio.gather(*[http.post(p, json=b, headers=h) for p, b, h in requests]))
+
+    return asyncio.run(run())
+
+
+def make_products(url: str, stocks: list[int]) -> list[int]:
+    ids = []
+    with httpx.Client(base_url=url) as http:
+        for n, stock in enumerate(stocks):
+            pid = http.post("/api/v1/products", json={"name": f"P{n}", "price_cents": 100 + n}).json()["data"]["id"]
+            assert http.post("/api/v1/inventory", json={"product_id": pid, "on_hand": stock}).status_code == 201
+            ids.append(pid)
+    return ids
+
+
+def wait_all_final(sql: Any, count: int, timeout: float) -> None:
+    def settled() -> bool:
+        row = sql.execute(
+            "select count(*) filter (where status in ('processed', 'failed', 'cancelled')), count(*) from orders"
+        ).fetchone()
+        return bool(row == (count, count))
+
+    wait_until(settled, timeout=timeout, what=f"{count} orders to reach a final status", interval=0.2)
+
+
+def assert_no_deadlock(processes: list[LiveProcess]) -> None:
+    for process in processes:
+        assert "deadlock" not in process.log().lower(), process.log()[-2000:]
+
+
+def test_hot_product_sells_exactly_its_stock_across_4_workers(
+    live_api: LiveProcess, env: dict[str, str], workers: list[LiveProcess], sql: Any
+) -> None:
+    [pid] = make_products(live_api.url, [100])
+    workers += [start_worker(env, concurrency=8) for _ in range(4)]
+    responses = api_post_all(live_api.url, [("/api/v1/orders", {"product_id": pid, "quantity": 1}, {})] * 300)
+    assert [r.status_code for r in responses] == [202] * 300
+    wait_all_final(sql, 300, timeout=120)
+    statuses = dict(sql.execute("select status, count(*) from orders group by status").fetchall())
+    assert statuses == {"processed": 100, "failed": 200}
+    assert sql.execute("select on_hand, reserved from inventory").fetchone() == (0, 0)
+    check_stock_invariants(sql)
+    check_orders_settled(sql)
+    assert_no_deadlock([*workers, live_api])
+    reasons = {r[0] for r in sql.execute("select last_error from orders where status = 'failed'").fetchall()}
+    assert all(r.startswith("not enough stock") for r in reasons), reasons
+
+
+def test_two_item_orders_in_opposite_orders_all_process_with_exact_stock(
+    live_api: LiveProcess, env: dict[str, str], workers: list[LiveProcess], sql: Any
+) -> None:
+    a, b = make_products(live_api.url, [200, 200])
+    workers += [start_worker(env, concurrency=16) for _ in range(2)]
+    bodies = []
+    for n in range(80):
+        first, second = (a, b) if n % 2 else (b, a)
+        bodies.append({"items": [{"product_id": first, "quantity": 1}, {"product_id": second, "quantity": 2}]})
+    responses = api_post_all(live_api.url, [("/api/v1/orders", body, {}) for body in bodies])
+    assert {r.status_code for r in responses} == {202}
+    wait_all_final(sql, 80, timeout=90)
+    assert sql.execute("select count(*) from orders where status = 'processed'").fetchone()[0] == 80
+    stock = dict(sql.execute("select product_id, on_hand from inventory").fetchall())
+    assert stock == {a: 200 - 80 * 1.5, b: 200 - 80 * 1.5}
+    check_stock_invariants(sql)
+    check_orders_settled(sql)
+    assert_no_deadlock([*workers, live_api])
+
+
+def test_20_concurrent_posts_with_one_idempotency_key_make_one_order(live_api: LiveProcess, sql: Any) -> None:
+    [pid] = make_products(live_api.url, [5])
+    body = {"product_id": pid, "quantity": 1}
+    responses = api_post_all(live_api.url, [("/api/v1/orders", body, {"Idempotency-Key": "same"})] * 20)
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {202, 409}, codes
+    ids = {r.json()["data"]["id"] for r in responses if r.status_code == 202}
+    assert len(ids) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == codes.count(202) - 1
+    assert sql.execute("select count(*) from orders").fetchone()[0] == 1
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 1
+
+
+def test_restock_wakes_waiting_orders_before_their_backoff(
+    database_url: str, workers: list[LiveProcess], sql: Any
+) -> None:
+    from tests.processes import start_api
+
+    slow_retry = {
+        **TEST_ENV,
+        "DATABASE_URL": database_url,
+        "INVORDER_ORDER_RETRY_BASE_S": "600",
+        "INVORDER_ORDER_RETRY_MAX_S": "600",
+    }
+    api = start_api(slow_retry)
+    try:
+        [pid] = make_products(api.url, [0])
+        workers.append(start_worker(slow_retry, concurrency=4))
+        with httpx.Client(base_url=api.url, timeout=40) as http:
+            order_id = http.post("/api/v1/orders", json={"product_id": pid, "quantity": 2}).json()["data"]["id"]
+            wait_until(
+                lambda: http.get(f"/api/v1/orders/{order_id}").json()["attempts"] == 1, timeout=20, what="first attempt"
+            )
+            assert (
+                http.post(f"/api/v1/inventory/{pid}/adjustments", json={"delta": 5, "reason": "delivery"}).status_code
+                == 201
+            )
+            order = http.get(f"/api/v1/orders/{order_id}", params={"wait": 20}).json()
+        assert order["status"] == "processed"  # a 300-600 s backoff was cut short by the restock
+        check_stock_invariants(sql)
+    finally:
+        api.stop()
+
+
+@pytest.mark.slow
+def test_sigkilled_workers_lose_and_double_nothing(
+    live_api: LiveProcess, env: dict[str, str], workers: list[LiveProcess], sql: Any
+) -> None:
+    rng = random.Random(42)
+    products = make_products(live_api.url, [40] * 10)
+    bodies = []
+    for _ in range(500):
+        chosen = rng.sample(products, rng.randint(1, 3))
+        bodies.append({"items": [{"product_id": p, "quantity": rng.randint(1, 2)} for p in chosen]})
+
+    workers += [start_worker(env, concurrency=8) for _ in range(3)]
+    sent: list[httpx.Response] = []
+
+    async def place() -> None:
+        async with httpx.AsyncClient(base_url=live_api.url, timeout=60) as http:
+            for chunk in range(0, 500, 25):
+                sent.extend(
+                    await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in bodies[chunk : chunk + 25]])
+                )
+                await asyncio.sleep(0.05)
+
+    async def chaos() -> int:
+        kills = 0
+        for _ in range(8):
+            await asyncio.sleep(rng.uniform(0.3, 0.8))
+            victim = rng.randrange(len(workers))
+            workers[victim].kill()
+            kills += 1
+            workers[victim] = start_worker(env, concurrency=8)
+        return kills
+
+    async def both() -> int:
+        _, kills = await asyncio.gather(place(), chaos())
+        return kills
+
+    kills = asyncio.run(both())
+    assert kills == 8
+    assert [r.status_code for r in sent] == [202] * 500
+    wait_all_final(sql, 500, timeout=180)
+    wait_until(lambda: sql.execute("select count(*) from jobs").fetchone()[0] == 0, timeout=30, what="queue to empty")
+    check_stock_invariants(sql)
+    check_orders_settled(sql)
+    processed = sql.execute("select count(*) from orders where status = 'processed'").fetchone()[0]
+    assert processed > 0
+    # each processed order's reservation was made once: one `reserved` log row per processed order
+    doubled = sql.execute(
+        "select order_id from order_logs where status = 'processed' group by order_id having count(*) > 1"
+    ).fetchall()
+    assert doubled == []
