@@ -18,7 +18,7 @@ from invorder.api.app import create_app
 from invorder.db import with_database
 from invorder.migrate import migrate_up
 from invorder.settings import Settings, load_settings
-from tests.processes import LiveProcess, start_api
+from tests.processes import LiveProcess, start_api, start_payments_sim
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +97,10 @@ TEST_ENV = {
     "INVORDER_ORDER_RETRY_BASE_S": "0.2",
     "INVORDER_ORDER_RETRY_MAX_S": "1",
     "INVORDER_ORDER_MAX_ATTEMPTS": "4",
+    "INVORDER_PAYMENT_RETRY_BASE_S": "0.2",
+    "INVORDER_PAYMENT_RETRY_MAX_S": "1",
+    "INVORDER_PAYMENTS_READ_TIMEOUT_S": "1",
+    "INVORDER_PAYMENT_BREAKER_OPEN_S": "1",
     "INVORDER_LOG_LEVEL": "WARNING",
 }
 
@@ -127,3 +131,19 @@ def live_api(database_url: str) -> Iterator[LiveProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def payments_sim(tmp_path: Path) -> Iterator[LiveProcess]:
+    """The payment simulator as a real process (faults set through PUT /_sim/config)."""
+    process = start_payments_sim(TEST_ENV, tmp_path / "charges.sqlite3", "--seed", "1")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def system_env(database_url: str, payments_sim: LiveProcess) -> dict[str, str]:
+    """Environment of API and worker processes: the test database and the simulator."""
+    return {**TEST_ENV, "DATABASE_URL": database_url, "INVORDER_PAYMENTS_URL": payments_sim.url}

@@ -90,3 +90,23 @@ def start_api(env: dict[str, str]) -> LiveProcess:
 def start_worker(env: dict[str, str], *, concurrency: int = 8) -> LiveProcess:
     """`invorder worker` as a real process."""
     return start_invorder(["worker", "--concurrency", str(concurrency)], env, "worker")
+
+
+def start_payments_sim(env: dict[str, str], data_file: Path, *args: str) -> LiveProcess:
+    """`invorder payments-sim --control` as a real process on a free port; extra flags in `args`."""
+    port = free_port()
+    process = start_invorder(
+        ["payments-sim", "--port", str(port), "--control", "--data-file", str(data_file), *args], env, "payments-sim"
+    )
+    process.url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"payment simulator exited early:\n{process.log()}")
+        try:
+            return httpx.get(process.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=30, what="the payment simulator to be ready")
+    return process

@@ -124,6 +124,65 @@ def worker(concurrency: int | None, drain: bool) -> None:
         asyncio.run(run_invorder_worker(settings, url, drain=drain))
 
 
+@main.command("payments-sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8100, show_default=True, help="Port.")
+@click.option(
+    "--latency-ms", type=click.IntRange(0, 120_000), default=0, show_default=True, help="Delay before answering."
+)
+@click.option(
+    "--decline-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share of charges declined."
+)
+@click.option(
+    "--error-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered 503, not charged."
+)
+@click.option(
+    "--timeout-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share that hang, not charged."
+)
+@click.option(
+    "--lost-response-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share charged but answered 502 (the answer is lost).",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the dice, for repeatable runs.")
+@click.option("--control", is_flag=True, help="Enable GET/PUT /_sim/config to change the faults at run time.")
+@click.option(
+    "--data-file",
+    default=None,
+    help="SQLite file of the charges (survives restarts) [INVORDER_DATA_DIR/payments-sim.sqlite3].",
+)
+def payments_sim(
+    host: str,
+    port: int,
+    latency_ms: int,
+    decline_rate: float,
+    error_rate: float,
+    timeout_rate: float,
+    lost_response_rate: float,
+    seed: int | None,
+    control: bool,
+    data_file: str | None,
+) -> None:
+    """The payment provider simulator (an external service stand-in)."""
+    from invorder.payments.simulator import SimulatorConfig, serve_simulator
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    config = SimulatorConfig(
+        latency_ms=latency_ms,
+        decline_rate=decline_rate,
+        error_rate=error_rate,
+        timeout_rate=timeout_rate,
+        lost_response_rate=lost_response_rate,
+        seed=seed,
+    )
+    path = Path(data_file) if data_file else Path(settings.data_dir) / "payments-sim.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    serve_simulator(host=host, port=port, config=config, data_file=path, control=control)
+
+
 @main.group()
 def migrate() -> None:
     """Schema migrations (dbmate, files in sql/migrations)."""

@@ -56,6 +56,7 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
             ],
         ),
     ]
+    commands.append(("payments-sim", [*me, "payments-sim", "--port", str(payments_port), "--control"]))
     commands += [(f"worker-{n}", [*me, "worker"]) for n in range(1, workers + 1)]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, command in commands:
@@ -66,7 +67,7 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
         f"\ninvorder dev is running (Ctrl-C stops everything)\n"
         f"  API              {base}/api/v1\n"
         f"  OpenAPI docs     {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
-        f"  Payment sim      {payments_url}\n"
+        f"  Payment sim      {payments_url}  (faults: GET/PUT {payments_url}/_sim/config)\n"
         f"  Database         {database_url}\n"
         f"  Data kept in     {os.path.abspath(settings.data_dir)}\n",
         file=sys.stderr,

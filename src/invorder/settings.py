@@ -38,6 +38,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_base_s: float = 2.0
     order_retry_max_s: float = 120.0
     order_wait_max_s: float = 30.0
+    reservation_ttl_s: float = 900.0
+    # payment provider
+    payments_connect_timeout_s: float = 2.0
+    payments_read_timeout_s: float = 5.0
+    payment_max_attempts: int = 5
+    payment_retry_base_s: float = 1.0
+    payment_retry_max_s: float = 30.0
+    payment_breaker_threshold: int = 5
+    payment_breaker_open_s: float = 5.0
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from invorder.orders.payment import CircuitBreaker, PaymentGateway
 from invorder.orders.processing import register_order_handlers
+from invorder.payments.client import PaymentsClient
 from invorder.queue import Registry
 from invorder.queue.worker import Worker, WorkerConfig, run_worker
 from invorder.settings import Settings
 
 
-def invorder_registry(settings: Settings) -> Registry:
+def invorder_registry(settings: Settings, payments: PaymentGateway) -> Registry:
     registry = Registry()
-    register_order_handlers(registry, settings)
+    register_order_handlers(registry, settings, payments)
     return registry
+
+
+def payment_gateway(settings: Settings) -> PaymentGateway:
+    client = PaymentsClient(
+        settings.payments_url,
+        connect_timeout_s=settings.payments_connect_timeout_s,
+        read_timeout_s=settings.payments_read_timeout_s,
+        max_connections=max(10, settings.worker_concurrency),
+    )
+    return PaymentGateway(client, CircuitBreaker(settings.payment_breaker_threshold, settings.payment_breaker_open_s))
 
 
 def worker_config(settings: Settings, *, drain: bool = False) -> WorkerConfig:
@@ -29,9 +41,13 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
     # Each job in hand holds at most one connection at a time; a few more serve the claim,
     # the completer, lease renewal and rescue.
     pool_size = min(settings.worker_concurrency, settings.pool_max_size) + 4
-    return await run_worker(
-        invorder_registry(settings),
-        database_url=database_url,
-        config=worker_config(settings, drain=drain),
-        pool_max_size=pool_size,
-    )
+    payments = payment_gateway(settings)
+    try:
+        return await run_worker(
+            invorder_registry(settings, payments),
+            database_url=database_url,
+            config=worker_config(settings, drain=drain),
+            pool_max_size=pool_size,
+        )
+    finally:
+        await payments.client.aclose()

@@ -11,14 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_ENV
 from tests.invariants import check_orders_settled, check_stock_invariants
-from tests.processes import LiveProcess, start_worker, wait_until
+from tests.processes import LiveProcess, start_api, start_worker, wait_until
 
 
 @pytest.fixture
-def env(database_url: str) -> dict[str, str]:
-    return {**TEST_ENV, "DATABASE_URL": database_url}
+def env(system_env: dict[str, str]) -> dict[str, str]:
+    return system_env
 
 
 @pytest.fixture
@@ -55,7 +54,14 @@ def wait_all_final(sql: Any, count: int, timeout: float) -> None:
         ).fetchone()
         return bool(row == (count, count))
 
-    wait_until(settled, timeout=timeout, what=f"{count} orders to reach a final status", interval=0.2)
+    try:
+        wait_until(settled, timeout=timeout, what=f"{count} orders to reach a final status", interval=0.2)
+    except AssertionError:
+        orders = sql.execute(
+            "select status, payment_status, count(*), min(last_error) from orders group by 1, 2"
+        ).fetchall()
+        jobs = sql.execute("select status, count(*), min(run_after), max(attempts), min(last_error) from jobs group by 1")
+        raise AssertionError(f"orders: {orders}\njobs: {jobs.fetchall()}") from None
 
 
 def assert_no_deadlock(processes: list[LiveProcess]) -> None:
@@ -115,16 +121,9 @@ def test_20_concurrent_posts_with_one_idempotency_key_make_one_order(live_api: L
 
 
 def test_restock_wakes_waiting_orders_before_their_backoff(
-    database_url: str, workers: list[LiveProcess], sql: Any
+    env: dict[str, str], workers: list[LiveProcess], sql: Any
 ) -> None:
-    from tests.processes import start_api
-
-    slow_retry = {
-        **TEST_ENV,
-        "DATABASE_URL": database_url,
-        "INVORDER_ORDER_RETRY_BASE_S": "600",
-        "INVORDER_ORDER_RETRY_MAX_S": "600",
-    }
+    slow_retry = {**env, "INVORDER_ORDER_RETRY_BASE_S": "600", "INVORDER_ORDER_RETRY_MAX_S": "600"}
     api = start_api(slow_retry)
     try:
         [pid] = make_products(api.url, [0])

@@ -14,6 +14,7 @@ import msgspec
 from invorder import db
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
+from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
 from invorder.orders.placement import log_order
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
@@ -35,10 +36,20 @@ class OrderPolicy:
     max_attempts: int
     retry_base_s: float
     retry_max_s: float
+    payment_max_attempts: int
+    payment_retry_base_s: float
+    payment_retry_max_s: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OrderPolicy:
-        return cls(settings.order_max_attempts, settings.order_retry_base_s, settings.order_retry_max_s)
+        return cls(
+            settings.order_max_attempts,
+            settings.order_retry_base_s,
+            settings.order_retry_max_s,
+            settings.payment_max_attempts,
+            settings.payment_retry_base_s,
+            settings.payment_retry_max_s,
+        )
 
 
 def _state(order: OrderRow, **changes: Any) -> dict[str, Any]:
@@ -48,8 +59,9 @@ def _state(order: OrderRow, **changes: Any) -> dict[str, Any]:
 class OrderProcessor:
     """The `process_order` job handler."""
 
-    def __init__(self, policy: OrderPolicy) -> None:
+    def __init__(self, policy: OrderPolicy, payments: PaymentGateway) -> None:
         self.policy = policy
+        self.payments = payments
 
     async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
         order_id = int(job.payload["order_id"])
@@ -61,12 +73,32 @@ class OrderProcessor:
                     return Complete()
                 if order.status == model.PENDING:
                     outcome = await self._reserve(conn, order, fields)
-                elif order.status == model.RESERVED:
-                    outcome = await self._complete_sale(conn, order, fields)
-                else:  # pragma: no cover - the status check constraint allows nothing else
+                    if outcome is not None:
+                        return outcome
+                    continue
+                if order.status != model.RESERVED:  # pragma: no cover - the check constraint allows nothing else
                     raise RuntimeError(f"order {order_id} has unknown status {order.status}")
-            if outcome is not None:
-                return outcome
+                deferred = self._payments_paused()
+                if deferred is not None:
+                    return deferred
+                if order.payment_attempts >= self.policy.payment_max_attempts:
+                    attempt = None  # tries used up: only ask whether a charge exists
+                else:
+                    attempt = await self._start_payment(conn, order, fields)
+            # Outside any transaction: the provider may take seconds, and no lock is held.
+            if attempt is None:
+                no_charge = await self.payments.confirm_no_charge(order_id)
+                result = None
+            else:
+                no_charge = None
+                result = await self.payments.charge(order_id, order.total_cents)
+            async with db.transaction(ctx.pool) as conn:
+                current = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
+                if current is None or current.status != model.RESERVED:
+                    return Complete()  # another run of this job concluded it meanwhile
+                if result is not None:
+                    return await self._conclude_payment(conn, current, result, fields)
+                return await self._conclude_exhausted(conn, current, no_charge, fields)
 
     async def _reserve(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> Outcome | None:
         """Reserve every line or none. Short of stock: wait with backoff, then fail."""
@@ -121,13 +153,146 @@ class OrderProcessor:
         )
         return None
 
-    async def _complete_sale(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> Outcome:
-        """Reservation becomes a deduction (ledger rows) and the order is processed."""
-        await db.execute(conn, Q.deduct_order_stock, order_id=order.id)
-        await db.execute(conn, Q.set_order_state, **_state(order, status=model.PROCESSED, next_attempt_at=None))
-        await log_order(conn, order.id, order.attempts, "processed")
-        log.info("order %d processed", order.id, extra=fields)
+    def _payments_paused(self) -> Outcome | None:
+        paused = self.payments.breaker.remaining_open_s()
+        if paused:
+            return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
+        return None
+
+    async def _start_payment(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> int:
+        """Record that a charge request is about to go out (so a cancel can no longer win, and a
+        crash leaves `pending`, which the next run resolves by replaying the same key)."""
+        attempt = order.payment_attempts + 1
+        await db.execute(
+            conn,
+            Q.set_order_state,
+            **_state(
+                order,
+                payment_status="pending" if order.payment_status == "none" else order.payment_status,
+                payment_attempts=attempt,
+            ),
+        )
+        await log_order(
+            conn,
+            order.id,
+            order.attempts,
+            "payment_started",
+            details={
+                "payment_attempt": attempt,
+                "idempotency_key": payment_key(order.id),
+                "amount_cents": order.total_cents,
+            },
+        )
+        return attempt
+
+    async def _conclude_payment(
+        self, conn: db.Conn, order: OrderRow, result: ChargeResult, fields: dict[str, Any]
+    ) -> Outcome:
+        charge = result.charge
+        if charge is None:
+            delay = backoff_s(
+                order.payment_attempts, base_s=self.policy.payment_retry_base_s, max_s=self.policy.payment_retry_max_s
+            )
+            error = f"payment outcome unknown: {result.error}"
+            await db.execute(
+                conn,
+                Q.set_order_state,
+                **_state(
+                    order,
+                    payment_status="unknown",
+                    last_error=error,
+                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                ),
+            )
+            await log_order(
+                conn,
+                order.id,
+                order.attempts,
+                "payment_error",
+                error=error,
+                details={"payment_attempt": order.payment_attempts, "retry_in_s": round(delay, 3)},
+            )
+            log.info("order %d: %s; retry in %.1fs", order.id, error, delay, extra=fields)
+            return Snooze(delay, error)
+        details = {
+            "charge_id": charge.id,
+            "payment_attempt": order.payment_attempts,
+            "amount_cents": charge.amount_cents,
+        }
+        if charge.succeeded:
+            await db.execute(conn, Q.deduct_order_stock, order_id=order.id)
+            await db.execute(
+                conn,
+                Q.set_order_state,
+                **_state(
+                    order,
+                    status=model.PROCESSED,
+                    payment_status="succeeded",
+                    charge_id=charge.id,
+                    next_attempt_at=None,
+                    last_error=None,
+                ),
+            )
+            await log_order(conn, order.id, order.attempts, "processed", details=details)
+            log.info("order %d paid and processed", order.id, extra=fields)
+            return Complete()
+        await db.execute(conn, Q.release_order_stock, order_id=order.id)
+        reason = "payment declined"
+        await db.execute(
+            conn,
+            Q.set_order_state,
+            **_state(
+                order,
+                status=model.FAILED,
+                payment_status="declined",
+                charge_id=charge.id,
+                next_attempt_at=None,
+                last_error=reason,
+                reserved_at=None,
+            ),
+        )
+        await log_order(conn, order.id, order.attempts, "declined", error=reason, details=details)
+        log.info("order %d: payment declined; stock released", order.id, extra=fields)
         return Complete()
+
+    async def _conclude_exhausted(
+        self, conn: db.Conn, order: OrderRow, no_charge: bool | None, fields: dict[str, Any]
+    ) -> Outcome:
+        """Charge tries used up. Fail (and release) only once the provider confirms there is no
+        charge; if one exists, one more replay of the key fetches it; if the provider cannot
+        say, keep waiting."""
+        if no_charge is True:
+            reason = f"payment failed: no answer from the provider after {order.payment_attempts} tries; no charge"
+            await db.execute(conn, Q.release_order_stock, order_id=order.id)
+            await db.execute(
+                conn,
+                Q.set_order_state,
+                **_state(
+                    order,
+                    status=model.FAILED,
+                    payment_status="not_charged",
+                    next_attempt_at=None,
+                    last_error=reason,
+                    reserved_at=None,
+                ),
+            )
+            await log_order(conn, order.id, order.attempts, "failed", error=reason)
+            log.info("order %d failed: %s", order.id, reason, extra=fields)
+            return Complete()
+        if no_charge is False:
+            # The provider holds a charge for this key: allow one more try, which replays it.
+            await db.execute(conn, Q.set_order_state, **_state(order, payment_attempts=order.payment_attempts - 1))
+            return Snooze(0, "a charge exists: fetching it")
+        delay = self.policy.payment_retry_max_s
+        await db.execute(
+            conn,
+            Q.set_order_state,
+            **_state(order, next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay)),
+        )
+        await log_order(
+            conn, order.id, order.attempts, "payment_unconfirmed", error="provider cannot say whether it charged"
+        )
+        return Snooze(delay, "waiting for the provider to confirm whether it charged")
 
     async def _fail(
         self,
@@ -150,5 +315,5 @@ class OrderProcessor:
         return Complete()
 
 
-def register_order_handlers(registry: Registry, settings: Settings) -> None:
-    registry.register(model.PROCESS_ORDER, OrderProcessor(OrderPolicy.from_settings(settings)))
+def register_order_handlers(registry: Registry, settings: Settings, payments: PaymentGateway) -> None:
+    registry.register(model.PROCESS_ORDER, OrderProcessor(OrderPolicy.from_settings(settings), payments))

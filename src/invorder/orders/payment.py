@@ -1,0 +1,81 @@
+"""The payment step of an order: charge the provider outside any transaction, with one
+idempotency key per order, and a circuit breaker so a provider that is down makes orders
+wait instead of hammering it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
+
+log = logging.getLogger(__name__)
+
+
+def payment_key(order_id: int) -> str:
+    """The idempotency key of every charge attempt of this order: the same for every try."""
+    return f"invorder-order-{order_id}"
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What one try learnt: a charge (succeeded or declined), or why nothing is known."""
+
+    charge: Charge | None
+    error: str | None = None
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures and stays open `open_s` seconds; while open
+    no request is sent. One per worker process."""
+
+    def __init__(self, threshold: int, open_s: float) -> None:
+        self.threshold = threshold
+        self.open_s = open_s
+        self._failures = 0
+        self._open_until = 0.0
+
+    def remaining_open_s(self) -> float:
+        return max(0.0, self._open_until - time.monotonic())
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= self.threshold:
+            if not self.remaining_open_s():
+                log.warning("payment provider failing: pausing charges for %.0fs", self.open_s)
+            self._open_until = time.monotonic() + self.open_s
+
+
+class PaymentGateway:
+    """The provider as the order processor sees it."""
+
+    def __init__(self, client: PaymentsClient, breaker: CircuitBreaker) -> None:
+        self.client = client
+        self.breaker = breaker
+
+    async def charge(self, order_id: int, amount_cents: int) -> ChargeResult:
+        """Charge (or replay the charge of) `order_id`. Never raises for provider trouble."""
+        try:
+            charge = await self.client.charge(
+                idempotency_key=payment_key(order_id), amount_cents=amount_cents, reference=str(order_id)
+            )
+        except (PaymentOutcomeUnknown, PaymentRejected) as exc:
+            self.breaker.record(ok=False)
+            return ChargeResult(None, str(exc) or type(exc).__name__)
+        self.breaker.record(ok=True)
+        return ChargeResult(charge)
+
+    async def confirm_no_charge(self, order_id: int) -> bool | None:
+        """True when the provider says no charge exists for this order's key, False when one
+        does, None when it cannot say."""
+        try:
+            found = await self.client.find_charge(idempotency_key=payment_key(order_id))
+        except (PaymentOutcomeUnknown, PaymentRejected):
+            self.breaker.record(ok=False)
+            return None
+        self.breaker.record(ok=True)
+        return found is None
