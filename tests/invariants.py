@@ -63,3 +63,29 @@ def check_orders_settled(sql: Any) -> None:
         """
     ).fetchall()
     assert sales_match == [], f"sale movements with the wrong quantity: {sales_match}"
+
+
+def simulator_charges(data_file: Any) -> list[tuple[str, str, int]]:
+    """(reference, status, amount_cents) of every charge the payment simulator recorded."""
+    import sqlite3
+
+    with sqlite3.connect(data_file) as conn:
+        return [tuple(r) for r in conn.execute("select reference, status, amount_cents from charges")]  # type: ignore[misc]
+
+
+def check_payments(sql: Any, charges: list[tuple[str, str, int]]) -> None:
+    """Invariant 4: every processed order has exactly one succeeded charge for its total; no
+    other order holds a succeeded charge."""
+    succeeded: dict[int, list[int]] = {}
+    for reference, status, amount in charges:
+        if status == "succeeded":
+            succeeded.setdefault(int(reference), []).append(amount)
+    orders = dict(sql.execute("select id, status from orders").fetchall())
+    totals = dict(sql.execute("select id, total_cents from orders").fetchall())
+    for order_id, status in orders.items():
+        paid = succeeded.get(order_id, [])
+        if status == "processed":
+            assert paid == [totals[order_id]], f"order {order_id} processed with charges {paid}"
+        else:
+            assert paid == [], f"order {order_id} is {status} but holds succeeded charges {paid}"
+    assert set(succeeded) <= set(orders), "charges for unknown orders"

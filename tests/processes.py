@@ -92,9 +92,10 @@ def start_worker(env: dict[str, str], *, concurrency: int = 8) -> LiveProcess:
     return start_invorder(["worker", "--concurrency", str(concurrency)], env, "worker")
 
 
-def start_payments_sim(env: dict[str, str], data_file: Path, *args: str) -> LiveProcess:
-    """`invorder payments-sim --control` as a real process on a free port; extra flags in `args`."""
-    port = free_port()
+def start_payments_sim(env: dict[str, str], data_file: Path, *args: str, port: int | None = None) -> LiveProcess:
+    """`invorder payments-sim --control` as a real process (on a free port unless given);
+    extra flags in `args`."""
+    port = port or free_port()
     process = start_invorder(
         ["payments-sim", "--port", str(port), "--control", "--data-file", str(data_file), *args], env, "payments-sim"
     )

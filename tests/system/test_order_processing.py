@@ -60,7 +60,9 @@ def wait_all_final(sql: Any, count: int, timeout: float) -> None:
         orders = sql.execute(
             "select status, payment_status, count(*), min(last_error) from orders group by 1, 2"
         ).fetchall()
-        jobs = sql.execute("select status, count(*), min(run_after), max(attempts), min(last_error) from jobs group by 1")
+        jobs = sql.execute(
+            "select status, count(*), min(run_after), max(attempts), min(last_error) from jobs group by 1"
+        )
         raise AssertionError(f"orders: {orders}\njobs: {jobs.fetchall()}") from None
 
 

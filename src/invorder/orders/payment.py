@@ -8,7 +8,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
+from invorder.payments.client import (
+    Charge,
+    PaymentOutcomeUnknown,
+    PaymentProviderUnreachable,
+    PaymentRejected,
+    PaymentsClient,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,32 +26,51 @@ def payment_key(order_id: int) -> str:
 
 @dataclass(frozen=True)
 class ChargeResult:
-    """What one try learnt: a charge (succeeded or declined), or why nothing is known."""
+    """What one try learnt: a charge (succeeded or declined), or why nothing is known.
+    `delivered` is False when the request never reached the provider (so it cannot count as
+    a try: the provider is down, not failing this order)."""
 
     charge: Charge | None
     error: str | None = None
+    delivered: bool = True
 
 
 class CircuitBreaker:
-    """Opens after `threshold` consecutive failures and stays open `open_s` seconds; while open
-    no request is sent. One per worker process."""
+    """Closed, it lets every request through. After `threshold` consecutive failures it opens:
+    no request is sent for `open_s` seconds. Then it lets one probe through (half-open): the
+    probe's success closes it, its failure opens it again. So while the provider is down,
+    orders wait without spending their tries. One per worker process."""
 
     def __init__(self, threshold: int, open_s: float) -> None:
         self.threshold = threshold
         self.open_s = open_s
         self._failures = 0
         self._open_until = 0.0
+        self._probing = False
 
-    def remaining_open_s(self) -> float:
-        return max(0.0, self._open_until - time.monotonic())
+    def acquire(self) -> float:
+        """0 when a request may go now (and, when half-open, claims the one probe); otherwise
+        how long to wait before asking again."""
+        if self._failures < self.threshold:
+            return 0.0
+        remaining = self._open_until - time.monotonic()
+        if remaining > 0:
+            return remaining
+        if self._probing:
+            return self.open_s / 4
+        self._probing = True
+        return 0.0
 
     def record(self, ok: bool) -> None:
+        self._probing = False
         if ok:
+            if self._failures >= self.threshold:
+                log.info("payment provider answering again: charges resume")
             self._failures = 0
             return
         self._failures += 1
         if self._failures >= self.threshold:
-            if not self.remaining_open_s():
+            if self._failures == self.threshold:
                 log.warning("payment provider failing: pausing charges for %.0fs", self.open_s)
             self._open_until = time.monotonic() + self.open_s
 
@@ -65,7 +90,8 @@ class PaymentGateway:
             )
         except (PaymentOutcomeUnknown, PaymentRejected) as exc:
             self.breaker.record(ok=False)
-            return ChargeResult(None, str(exc) or type(exc).__name__)
+            delivered = not isinstance(exc, PaymentProviderUnreachable)
+            return ChargeResult(None, str(exc) or type(exc).__name__, delivered=delivered)
         self.breaker.record(ok=True)
         return ChargeResult(charge)
 

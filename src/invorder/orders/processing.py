@@ -154,7 +154,7 @@ class OrderProcessor:
         return None
 
     def _payments_paused(self) -> Outcome | None:
-        paused = self.payments.breaker.remaining_open_s()
+        paused = self.payments.breaker.acquire()
         if paused:
             return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
         return None
@@ -193,13 +193,18 @@ class OrderProcessor:
             delay = backoff_s(
                 order.payment_attempts, base_s=self.policy.payment_retry_base_s, max_s=self.policy.payment_retry_max_s
             )
-            error = f"payment outcome unknown: {result.error}"
+            if result.delivered:
+                error = f"payment outcome unknown: {result.error}"
+                changes: dict[str, Any] = {"payment_status": "unknown"}
+            else:  # never reached the provider: not a try, and nothing charged by it
+                error = f"payment provider unreachable: {result.error}"
+                changes = {"payment_attempts": order.payment_attempts - 1}
             await db.execute(
                 conn,
                 Q.set_order_state,
                 **_state(
                     order,
-                    payment_status="unknown",
+                    **changes,
                     last_error=error,
                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
                 ),

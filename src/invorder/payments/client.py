@@ -42,6 +42,11 @@ class PaymentOutcomeUnknown(Exception):
     charge may or may not have been made. Retry with the same idempotency key, or look it up."""
 
 
+class PaymentProviderUnreachable(PaymentOutcomeUnknown):
+    """No connection could be made (refused, or the connect timed out): the request never
+    reached the provider, so it certainly did not charge."""
+
+
 class PaymentRejected(Exception):
     """The provider refused the request as wrong (a 4xx), e.g. a key reused with another amount.
     Retrying the same request will not help."""
@@ -130,8 +135,11 @@ class PaymentsClient:
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             response = await self._http.request(method, path, headers=headers, params=params, content=content)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            log.warning("payment provider unreachable: %r", exc, extra=fields)
+            raise PaymentProviderUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:
-            # Covers timeouts, refused and reset connections: the request may have been processed.
+            # Read timeouts, reset connections: the request may have been processed.
             log.warning("payment provider unreachable: %r", exc, extra=fields)
             raise PaymentOutcomeUnknown(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         if response.is_success:
