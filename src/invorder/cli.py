@@ -114,14 +114,12 @@ def serve(host: str | None, port: int | None, processes: int, reload: bool) -> N
 @click.option("--drain", is_flag=True, help="Exit once no job is ready (for benchmarks and scripts).")
 def worker(concurrency: int | None, drain: bool) -> None:
     """Process background jobs (any number of these may run against one database)."""
-    import asyncio
-
-    from invorder.workers import run_invorder_worker
+    from invorder.workers import run_invorder_worker, run_with_fast_loop
 
     settings = load_settings(worker_concurrency=concurrency)
     configure_logging(settings.log_level)
     with database_url(settings) as url:
-        asyncio.run(run_invorder_worker(settings, url, drain=drain))
+        run_with_fast_loop(run_invorder_worker(settings, url, drain=drain))
 
 
 @main.command("payments-sim")

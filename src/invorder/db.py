@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, tuple_row
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from invorder.errors import Conflict, FieldError, InvorderError, NotFound
@@ -18,6 +20,12 @@ from invorder.sql import Query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# json/jsonb columns (job payloads, log details) are read and written with msgspec: several
+# times faster than the stdlib json module psycopg uses by default, and the claim reads a
+# payload per job.
+set_json_loads(msgspec.json.decode)
+set_json_dumps(msgspec.json.encode)
 Conn = AsyncConnection[Any]
 
 # Constraint name -> the error a client sees. The database holds the rule; this says it in words.

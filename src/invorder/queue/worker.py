@@ -142,8 +142,7 @@ class Worker:
 
     def _start(self, job: Job) -> None:
         self._held.add(job.id)
-        task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
-        self._running[job.id] = task
+        self._running[job.id] = asyncio.create_task(self._execute(job))
 
     async def _wait(self, *events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
         waiters = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
@@ -156,7 +155,6 @@ class Worker:
     # -- executor -------------------------------------------------------------------------
 
     async def _execute(self, job: Job) -> None:
-        fields = {"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "worker_id": self.id}
         try:
             outcome = await self.registry.handler(job.kind)(job, self._context)
         except asyncio.CancelledError:
@@ -172,7 +170,7 @@ class Worker:
                 job.attempts,
                 job.max_attempts,
                 "now dead" if last else f"retry in {delay:.1f}s",
-                extra=fields,
+                extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "worker_id": self.id},
             )
             self._completer.release(job.id, delay_s=delay, error=f"{type(exc).__name__}: {exc}", failed=True)
         else:
