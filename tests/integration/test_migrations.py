@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from typing import Any
 
 import psycopg
 
 from invorder.migrate import migrations_dir, pending_migrations
+from tests.processes import run_invorder
 
 
 def invorder(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invorder", *args],
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_invorder(*args, env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"})
 
 
 def test_migrate_up_then_status_lists_every_migration_as_applied(empty_database_url: str) -> None:
