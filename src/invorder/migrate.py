@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from invorder.sql import sql_dir
 
@@ -24,6 +26,10 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x1D0_0DE5_0001
 # What dbmate prints when a migration gave up waiting for a table lock (its `lock_timeout`).
 _LOCK_TIMEOUT_MARKERS = ("55p03", "lock timeout")
+# The index a `create [unique] index concurrently [if not exists] NAME` statement builds.
+_CONCURRENT_INDEX = re.compile(
+    r"create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?\"?(\w+)\"?", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ def migrate_up(
     *,
     lock_timeout_s: float = 300.0,
     retry: LockRetry | None = None,
+    migrations: Path | None = None,
 ) -> str:
     """Create the database if needed and apply every pending migration. Holds a session
     advisory lock meanwhile, so replicas that all migrate at start-up run one at a time.
@@ -115,7 +122,11 @@ def migrate_up(
     A migration that gives up waiting for a table lock (its own `lock_timeout`: some long
     transaction holds a conflicting lock) rolled back and is run again after a backoff, while
     the advisory lock stays held; `retry` (default: `LockRetry.from_env()`) says how often.
-    After the last attempt, `MigrationLockTimeout`. Returns dbmate's output of every attempt."""
+    After the last attempt, `MigrationLockTimeout`. Returns dbmate's output of every attempt.
+
+    Before each attempt, an INVALID index that a pending migration builds concurrently is
+    dropped: what a `create index concurrently` interrupted half-way leaves behind, and what
+    its `if not exists` would otherwise keep."""
     retry = retry or LockRetry.from_env()
     if not _database_exists(url):
         run_dbmate(url, "create")
@@ -128,7 +139,8 @@ def migrate_up(
             while True:
                 attempt += 1
                 try:
-                    output.append(run_dbmate(url, "migrate").stdout)
+                    _drop_invalid_leftovers(conn, url, migrations or migrations_dir())
+                    output.append(run_dbmate(url, "migrate", migrations=migrations).stdout)
                     return "".join(output)
                 except subprocess.CalledProcessError as exc:
                     if not is_lock_timeout(exc):
@@ -158,6 +170,35 @@ def migrate_up(
             conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
+def _drop_invalid_leftovers(conn: psycopg.Connection[tuple[object, ...]], url: str, folder: Path) -> None:
+    """Drop the INVALID indexes a pending migration of `folder` builds concurrently and that no
+    session is building right now (a failed `create index concurrently` leaves one behind)."""
+    pending = set(pending_migrations(url, migrations=folder))
+    names = {
+        match[1]
+        for path in folder.glob("*.sql")
+        if path.name.split("_", 1)[0] in pending
+        for match in _CONCURRENT_INDEX.finditer(path.read_text())
+    }
+    if not names:
+        return
+    leftovers = conn.execute(
+        """
+        select n.nspname, c.relname
+        from pg_index as i
+        inner join pg_class as c on i.indexrelid = c.oid
+        inner join pg_namespace as n on c.relnamespace = n.oid
+        where not i.indisvalid and c.relname = any(%s)
+          and not exists (select from pg_stat_progress_create_index as p where p.index_relid = i.indexrelid)
+        """,
+        (sorted(names),),
+    ).fetchall()
+    for schema, name in leftovers:
+        log.warning("dropping INVALID index %s.%s left by an interrupted migration", schema, name)
+        index = sql.Identifier(str(schema), str(name))
+        conn.execute(sql.SQL("drop index concurrently if exists {}").format(index))
+
+
 def migrate_before(url: str, version: str) -> str:
     """Create the database if needed and apply only the migrations older than `version`: the
     schema a live system has just before `version` is deployed (for rehearsals and tests)."""
@@ -174,9 +215,9 @@ def migration_status(url: str) -> str:
     return run_dbmate(url, "status").stdout
 
 
-def pending_migrations(url: str) -> list[str]:
+def pending_migrations(url: str, *, migrations: Path | None = None) -> list[str]:
     """Versions of migration files not yet applied (empty when the schema is current)."""
-    versions = sorted(p.name.split("_", 1)[0] for p in migrations_dir().glob("*.sql"))
+    versions = sorted(p.name.split("_", 1)[0] for p in (migrations or migrations_dir()).glob("*.sql"))
     with psycopg.connect(url) as conn:
         exists = conn.execute("select to_regclass('public.schema_migrations') is not null").fetchone()
         if not exists or not exists[0]:
