@@ -177,3 +177,25 @@ def test_this_version_serves_products_on_the_previous_schema_and_picks_categorie
     response = client.put(f"/api/v1/products/{product_id}/categories", json={"category_ids": [books["id"]]})
     assert response.status_code == 200
     assert client.get(f"/api/v1/products/{product_id}").json()["categories"] == [{"id": books["id"], "name": "Books"}]
+
+
+def test_rolling_back_under_this_version_leaves_products_readable(
+    previous_schema: str, previous_schema_client: TestClient[Any]
+) -> None:
+    client = previous_schema_client
+    migrate_up(previous_schema)
+    books = client.post("/api/v1/categories", json={"name": "Books"}).json()["data"]
+    client.put("/api/v1/products/1/categories", json={"category_ids": [books["id"]]})
+    for _ in range(10):  # enough for psycopg to prepare the statements server-side
+        assert client.get("/api/v1/products/1").json()["categories"] == [{"id": books["id"], "name": "Books"}]
+        assert client.get("/api/v1/products").status_code == 200
+
+    run_dbmate(previous_schema, "rollback")
+    run_dbmate(previous_schema, "rollback")
+
+    for _ in range(3):
+        response = client.get("/api/v1/products/1")
+        assert response.status_code == 200 and response.json()["categories"] == []
+        assert client.get("/api/v1/products").json()["data"][0]["categories"] == []
+    assert client.get("/api/v1/categories").status_code == 503
+    assert client.patch("/api/v1/products/1", json={"price_cents": 3}).status_code == 200
