@@ -8,7 +8,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
-from invorder.catalog.products import Product, ProductRow, list_products, with_categories
+from invorder.catalog.products import Product, ProductRow, list_products, product_not_found, with_categories
 from invorder.errors import FieldError, NotFound
 from invorder.sql import queries
 
@@ -28,10 +28,6 @@ class CategoryIdRow(msgspec.Struct, frozen=True):
 
 def _no_category(category_id: int) -> NotFound:
     return NotFound(f"category {category_id} does not exist")
-
-
-def _no_product(product_id: int) -> NotFound:
-    return NotFound(f"product {product_id} does not exist")
 
 
 async def create_category(pool: AsyncConnectionPool[db.Conn], name: str) -> CategoryRow:
@@ -89,7 +85,7 @@ async def set_product_categories(
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.lock_product_for_categories, ProductRow, product_id=product_id)
         if row is None:
-            raise _no_product(product_id)
+            raise product_not_found(product_id)
         missing = [r.id for r in await db.many(conn, Q.missing_categories, CategoryIdRow, ids=wanted)]
         if missing:
             detail = "no such category: " + ", ".join(map(str, missing))
@@ -105,7 +101,7 @@ async def remove_product_category(pool: AsyncConnectionPool[db.Conn], product_id
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.lock_product_for_categories, ProductRow, product_id=product_id)
         if row is None:
-            raise _no_product(product_id)
+            raise product_not_found(product_id)
         if not await db.execute(conn, Q.remove_product_category, product_id=product_id, category_id=category_id):
             raise NotFound(f"product {product_id} is not in category {category_id}")
         return (await with_categories(conn, [row]))[0]

@@ -62,7 +62,7 @@ class ProductChanges(msgspec.Struct, frozen=True, kw_only=True):
     price_cents: int | msgspec.UnsetType = msgspec.UNSET
 
 
-def _not_found(product_id: int) -> NotFound:
+def product_not_found(product_id: int) -> NotFound:
     return NotFound(f"product {product_id} does not exist")
 
 
@@ -110,7 +110,7 @@ async def get_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> Pr
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.get_product, ProductRow, id=product_id)
         if row is None:
-            raise _not_found(product_id)
+            raise product_not_found(product_id)
         return (await with_categories(conn, [row]))[0]
 
 
@@ -168,7 +168,7 @@ async def update_product(
         if row is None:
             current = await db.one(conn, Q.get_product, ProductRow, id=product_id)
             if current is None:
-                raise _not_found(product_id)
+                raise product_not_found(product_id)
             raise PreconditionFailed(
                 f"product {product_id} is at version {current.version}, not {expected_version}:"
                 " read it again and reapply your change"
@@ -182,5 +182,5 @@ async def delete_product(pool: AsyncConnectionPool[db.Conn], product_id: int) ->
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.delete_product, ProductRow, id=product_id)
         if row is None:
-            raise _not_found(product_id)
+            raise product_not_found(product_id)
         return (await with_categories(conn, [row]))[0]
