@@ -55,6 +55,19 @@ class LiveProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def run_invorder(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one `invorder` command to its end with only `env` (plus PYTHONPATH, so the child runs
+    the same invorder as the tests) for environment."""
+    inherited = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    return subprocess.run(
+        [sys.executable, "-m", "invorder", *args],
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_invorder(args: list[str], env: dict[str, str], log_name: str) -> LiveProcess:
     log_dir = Path(os.environ.get("INVORDER_TEST_ARTIFACTS", "test-artifacts")) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

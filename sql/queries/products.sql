@@ -64,3 +64,29 @@ update products
 set deleted_at = now(), version = version + 1, updated_at = now()
 where id = %(id)s and deleted_at is null
 returning id, name, sku, description, price_cents, version, created_at, updated_at;
+
+-- name: list_products_in_category :many
+-- Live products of one category after the cursor, optionally matching q in name or sku
+-- (walks product_categories_category_id_idx in product id order).
+select
+    p.id,
+    p.name,
+    p.sku,
+    p.description,
+    p.price_cents,
+    p.version,
+    p.created_at,
+    p.updated_at
+from product_categories as pc
+inner join products as p on pc.product_id = p.id
+where
+    pc.category_id = %(category_id)s
+    and pc.product_id > %(after_id)s
+    and p.deleted_at is null
+    and (
+        %(pattern)s::text is null
+        or p.name ilike %(pattern)s
+        or p.sku ilike %(pattern)s
+    )
+order by pc.product_id
+limit %(limit)s;

@@ -15,7 +15,7 @@ from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from invorder.errors import Conflict, FieldError, InvorderError, NotFound
+from invorder.errors import Conflict, FieldError, InvorderError, NotFound, Unavailable
 from invorder.sql import Query
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,13 @@ async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
         if translated is None:
             raise
         raise translated from exc
+    except psycopg.errors.UndefinedTable as exc:
+        # This version of the code is running on a database that lacks one of its migrations
+        # (a deploy in progress): refuse what needs it, and say what is missing.
+        log.warning("database schema is behind the code: %s", exc.diag.message_primary)
+        raise Unavailable(
+            "this feature needs a database migration that has not been applied yet (invorder migrate up)"
+        ) from exc
 
 
 async def one(conn: Conn, query: Query, row: type[T], **params: Any) -> T | None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from invorder.sql import sql_dir
 
@@ -17,6 +24,54 @@ log = logging.getLogger(__name__)
 
 # Any fixed 64-bit key works; this one spells "invorder migrate" to whoever reads pg_locks.
 MIGRATION_LOCK_KEY = 0x1D0_0DE5_0001
+# What dbmate prints when a migration gave up waiting for a table lock (its `lock_timeout`).
+_LOCK_TIMEOUT_MARKERS = ("55p03", "lock timeout")
+# The index a `create [unique] index concurrently [if not exists] NAME` statement builds.
+_CONCURRENT_INDEX = re.compile(
+    r"create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?\"?(\w+)\"?", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class LockRetry:
+    """How `migrate_up` retries a migration that gave up on its `lock_timeout`: up to `retries`
+    more runs, waiting `base_s`, then twice as long each time, at most `max_s`."""
+
+    retries: int = 5
+    base_s: float = 2.0
+    max_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LockRetry:
+        """From `INVORDER_MIGRATE_LOCK_RETRIES`, `INVORDER_MIGRATE_RETRY_BASE_S` and
+        `INVORDER_MIGRATE_RETRY_MAX_S` (unset or empty: the defaults above)."""
+        env = os.environ if environ is None else environ
+        default = cls()
+        try:
+            retry = cls(
+                retries=int(env.get("INVORDER_MIGRATE_LOCK_RETRIES") or default.retries),
+                base_s=float(env.get("INVORDER_MIGRATE_RETRY_BASE_S") or default.base_s),
+                max_s=float(env.get("INVORDER_MIGRATE_RETRY_MAX_S") or default.max_s),
+            )
+        except ValueError as exc:
+            raise SystemExit(f"invalid migration retry setting: {exc}") from exc
+        if retry.retries < 0 or retry.base_s < 0 or retry.max_s < 0:
+            raise SystemExit("invalid migration retry setting: values cannot be negative")
+        return retry
+
+    def delay_s(self, attempt: int) -> float:
+        """The wait after failed attempt number `attempt` (1 for the first run)."""
+        return float(min(self.max_s, self.base_s * 2 ** (attempt - 1)))
+
+
+class MigrationLockTimeout(subprocess.CalledProcessError):
+    """dbmate gave up on a lock every time it was tried. Its output ends with a line saying so."""
+
+
+def is_lock_timeout(exc: subprocess.CalledProcessError) -> bool:
+    """Whether dbmate failed because a statement waited longer than its `lock_timeout`."""
+    output = f"{exc.stdout or ''}\n{exc.stderr or ''}".lower()
+    return any(marker in output for marker in _LOCK_TIMEOUT_MARKERS)
 
 
 def migrations_dir() -> Path:
@@ -54,27 +109,115 @@ def run_dbmate(url: str, *args: str, migrations: Path | None = None) -> subproce
     return subprocess.run(command, check=True, capture_output=True, text=True)
 
 
-def migrate_up(url: str, *, lock_timeout_s: float = 300.0) -> str:
+def migrate_up(
+    url: str,
+    *,
+    lock_timeout_s: float = 300.0,
+    retry: LockRetry | None = None,
+    migrations: Path | None = None,
+) -> str:
     """Create the database if needed and apply every pending migration. Holds a session
-    advisory lock meanwhile, so replicas that all migrate at start-up run one at a time."""
+    advisory lock meanwhile, so replicas that all migrate at start-up run one at a time.
+
+    A migration that gives up waiting for a table lock (its own `lock_timeout`: some long
+    transaction holds a conflicting lock) rolled back and is run again after a backoff, while
+    the advisory lock stays held; `retry` (default: `LockRetry.from_env()`) says how often.
+    After the last attempt, `MigrationLockTimeout`. Returns dbmate's output of every attempt.
+
+    Before each attempt, an INVALID index that a pending migration builds concurrently is
+    dropped: what a `create index concurrently` interrupted half-way leaves behind, and what
+    its `if not exists` would otherwise keep."""
+    retry = retry or LockRetry.from_env()
     if not _database_exists(url):
         run_dbmate(url, "create")
+    output: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select set_config('lock_timeout', %s, false)", (f"{int(lock_timeout_s * 1000)}ms",))
         conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
-            return run_dbmate(url, "migrate").stdout
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    _drop_invalid_leftovers(conn, url, migrations or migrations_dir())
+                    output.append(run_dbmate(url, "migrate", migrations=migrations).stdout)
+                    return "".join(output)
+                except subprocess.CalledProcessError as exc:
+                    if not is_lock_timeout(exc):
+                        raise
+                    output.append(exc.stdout or "")
+                    if attempt > retry.retries:
+                        raise MigrationLockTimeout(
+                            exc.returncode,
+                            exc.cmd,
+                            "".join(output),
+                            (exc.stderr or "")
+                            + f"invorder migrate: gave up after {attempt} attempts: a migration could not take"
+                            " its table lock within its lock_timeout. A long transaction holds a conflicting"
+                            " lock (find it in pg_stat_activity and pg_locks); end it, or run"
+                            " `invorder migrate up` again later.\n",
+                        ) from exc
+                    delay = retry.delay_s(attempt)
+                    log.warning(
+                        "a migration gave up waiting for a lock (attempt %d of %d); retrying in %.1fs",
+                        attempt,
+                        retry.retries + 1,
+                        delay,
+                        extra={"attempt": attempt, "delay_s": delay, "dbmate": (exc.stderr or "").strip()},
+                    )
+                    time.sleep(delay)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _drop_invalid_leftovers(conn: psycopg.Connection[tuple[object, ...]], url: str, folder: Path) -> None:
+    """Drop the INVALID indexes a pending migration of `folder` builds concurrently and that no
+    session is building right now (a failed `create index concurrently` leaves one behind)."""
+    pending = set(pending_migrations(url, migrations=folder))
+    names = {
+        match[1]
+        for path in folder.glob("*.sql")
+        if path.name.split("_", 1)[0] in pending
+        for match in _CONCURRENT_INDEX.finditer(path.read_text())
+    }
+    if not names:
+        return
+    leftovers = conn.execute(
+        """
+        select n.nspname, c.relname
+        from pg_index as i
+        inner join pg_class as c on i.indexrelid = c.oid
+        inner join pg_namespace as n on c.relnamespace = n.oid
+        where not i.indisvalid and c.relname = any(%s)
+          and not exists (select from pg_stat_progress_create_index as p where p.index_relid = i.indexrelid)
+        """,
+        (sorted(names),),
+    ).fetchall()
+    for schema, name in leftovers:
+        log.warning("dropping INVALID index %s.%s left by an interrupted migration", schema, name)
+        index = sql.Identifier(str(schema), str(name))
+        conn.execute(sql.SQL("drop index concurrently if exists {}").format(index))
+
+
+def migrate_before(url: str, version: str) -> str:
+    """Create the database if needed and apply only the migrations older than `version`: the
+    schema a live system has just before `version` is deployed (for rehearsals and tests)."""
+    if not _database_exists(url):
+        run_dbmate(url, "create")
+    with tempfile.TemporaryDirectory(prefix="invorder-migrations-") as folder:
+        for path in sorted(migrations_dir().glob("*.sql")):
+            if path.name.split("_", 1)[0] < version:
+                shutil.copy(path, folder)
+        return run_dbmate(url, "migrate", migrations=Path(folder)).stdout
 
 
 def migration_status(url: str) -> str:
     return run_dbmate(url, "status").stdout
 
 
-def pending_migrations(url: str) -> list[str]:
+def pending_migrations(url: str, *, migrations: Path | None = None) -> list[str]:
     """Versions of migration files not yet applied (empty when the schema is current)."""
-    versions = sorted(p.name.split("_", 1)[0] for p in migrations_dir().glob("*.sql"))
+    versions = sorted(p.name.split("_", 1)[0] for p in (migrations or migrations_dir()).glob("*.sql"))
     with psycopg.connect(url) as conn:
         exists = conn.execute("select to_regclass('public.schema_migrations') is not null").fetchone()
         if not exists or not exists[0]:

@@ -1,24 +1,20 @@
-"""Migrations: `invorder migrate` applies and lists them; the schema documents itself."""
+"""Migrations: `invorder migrate` applies, lists and safely reruns them; the schema documents itself."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
-from invorder.migrate import migrations_dir, pending_migrations
+from invorder.migrate import migrate_up, migrations_dir, pending_migrations
+from tests.processes import run_invorder
 
 
 def invorder(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invorder", *args],
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_invorder(*args, env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"})
 
 
 def test_migrate_up_then_status_lists_every_migration_as_applied(empty_database_url: str) -> None:
@@ -70,3 +66,33 @@ def test_database_refuses_reserved_above_on_hand(sql: Any) -> None:
         except psycopg.errors.CheckViolation:
             continue
         raise AssertionError(f"on_hand={on_hand} reserved={reserved} was accepted")
+
+
+def test_rerun_of_a_concurrent_index_migration_that_failed_half_way_rebuilds_the_index(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "001_create_t.sql").write_text(
+        "-- migrate:up\ncreate table t (id bigint primary key, c bigint);\n"
+        "insert into t values (1, 1), (2, 1);\n-- migrate:down\ndrop table t;\n"
+    )
+    (tmp_path / "002_t_c_key.sql").write_text(
+        "-- migrate:up transaction:false\ncreate unique index concurrently if not exists t_c_key on t (c);\n"
+        "-- migrate:down\ndrop index t_c_key;\n"
+    )
+
+    def index_valid() -> bool | None:
+        with psycopg.connect(empty_database_url) as conn:
+            found = conn.execute("select indisvalid from pg_index where indexrelid = to_regclass('t_c_key')").fetchone()
+        return None if found is None else bool(found[0])
+
+    # The duplicate fails the build after the index was created: it stays behind, INVALID.
+    with pytest.raises(subprocess.CalledProcessError):
+        migrate_up(empty_database_url, migrations=tmp_path)
+    assert index_valid() is False
+    assert pending_migrations(empty_database_url, migrations=tmp_path) == ["002"]
+
+    with psycopg.connect(empty_database_url) as conn:
+        conn.execute("delete from t where id = 2")
+    migrate_up(empty_database_url, migrations=tmp_path)
+    assert index_valid() is True
+    assert pending_migrations(empty_database_url, migrations=tmp_path) == []

@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from invorder import __version__, db
+from invorder.api.categories import CategoryController
 from invorder.api.deps import provide_pool, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[ProductController, InventoryController, OrderController],
+        route_handlers=[ProductController, CategoryController, InventoryController, OrderController],
         before_request=check_json_body,
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None

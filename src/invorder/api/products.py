@@ -1,4 +1,4 @@
-"""`/products`: the catalog over HTTP."""
+"""`/products`: the catalog over HTTP, and the categories each product is in."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import PathId, PoolDep
-from invorder.catalog import products
+from invorder.api.deps import MAX_ID, BodyId, PathId, PoolDep
+from invorder.catalog import categories, products
 from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
@@ -20,6 +20,7 @@ Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"\S")]
 Description = Annotated[str, Meta(max_length=5000)]
 PriceCents = Annotated[int, Meta(ge=0, le=10**12)]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 
 
 class ProductCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -36,6 +37,17 @@ class ProductPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price_cents: PriceCents | msgspec.UnsetType = msgspec.UNSET
 
 
+class ProductCategoriesPut(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The whole set of categories the product is to be in (empty: none)."""
+
+    category_ids: Annotated[list[BodyId], Meta(max_length=100)]
+
+
+class CategoryRefOut(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+
+
 class ProductOut(msgspec.Struct, frozen=True):
     id: int
     name: str
@@ -45,6 +57,9 @@ class ProductOut(msgspec.Struct, frozen=True):
     version: int
     created_at: datetime
     updated_at: datetime
+    # Added with categories; by name. A product's version and ETag cover its own fields only:
+    # putting it in a category or taking it out changes neither.
+    categories: list[CategoryRefOut]
 
 
 class ProductMessage(msgspec.Struct, frozen=True):
@@ -57,8 +72,15 @@ class ProductPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
-def product_out(row: products.ProductRow) -> ProductOut:
-    return ProductOut(**msgspec.structs.asdict(row))
+def product_out(product: products.Product) -> ProductOut:
+    return ProductOut(
+        **msgspec.structs.asdict(product.row),
+        categories=[CategoryRefOut(c.id, c.name) for c in product.categories],
+    )
+
+
+def product_page(found: list[products.Product], limit: int) -> ProductPage:
+    return ProductPage([product_out(p) for p in found], next_cursor([p.row.id for p in found], limit))
 
 
 class ProductController(Controller):
@@ -67,11 +89,11 @@ class ProductController(Controller):
 
     @post("/")
     async def create_product(self, data: JSONBody[ProductCreate], pool: PoolDep) -> Response[ProductMessage]:
-        row = await products.create_product(pool, products.NewProduct(**msgspec.structs.asdict(data)))
+        product = await products.create_product(pool, products.NewProduct(**msgspec.structs.asdict(data)))
         return Response(
-            ProductMessage("Product created successfully", product_out(row)),
+            ProductMessage("Product created successfully", product_out(product)),
             status_code=201,
-            headers={"Location": f"/api/v1/products/{row.id}", "ETag": etag(row.version)},
+            headers={"Location": f"/api/v1/products/{product.row.id}", "ETag": etag(product.row.version)},
         )
 
     @get("/")
@@ -79,16 +101,21 @@ class ProductController(Controller):
         self,
         pool: PoolDep,
         q: Annotated[str | None, QueryParameter(max_length=200, description="text in name or sku")] = None,
+        category_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="only products in this category")
+        ] = None,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Cursor = None,
     ) -> ProductPage:
-        rows = await products.list_products(pool, after_id=decode_cursor(cursor), limit=limit, q=q)
-        return ProductPage([product_out(r) for r in rows], next_cursor([r.id for r in rows], limit))
+        found = await products.list_products(
+            pool, after_id=decode_cursor(cursor), limit=limit, q=q, category_id=category_id
+        )
+        return product_page(found, limit)
 
     @get("/{product_id:int}")
     async def get_product(self, product_id: PathId, pool: PoolDep) -> Response[ProductOut]:
-        row = await products.get_product(pool, product_id)
-        return Response(product_out(row), headers={"ETag": etag(row.version)})
+        product = await products.get_product(pool, product_id)
+        return Response(product_out(product), headers={"ETag": etag(product.row.version)})
 
     @patch("/{product_id:int}")
     async def update_product(
@@ -98,18 +125,30 @@ class ProductController(Controller):
         pool: PoolDep,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[ProductMessage]:
-        row = await products.update_product(
+        product = await products.update_product(
             pool,
             product_id,
             products.ProductChanges(**msgspec.structs.asdict(data)),
             expected_version=expected_version(if_match),
         )
         return Response(
-            ProductMessage("Product updated successfully", product_out(row)),
-            headers={"ETag": etag(row.version)},
+            ProductMessage("Product updated successfully", product_out(product)),
+            headers={"ETag": etag(product.row.version)},
         )
 
     @delete("/{product_id:int}", status_code=200)
     async def delete_product(self, product_id: PathId, pool: PoolDep) -> ProductMessage:
-        row = await products.delete_product(pool, product_id)
-        return ProductMessage("Product deleted successfully", product_out(row))
+        product = await products.delete_product(pool, product_id)
+        return ProductMessage("Product deleted successfully", product_out(product))
+
+    @put("/{product_id:int}/categories")
+    async def set_product_categories(
+        self, product_id: PathId, data: JSONBody[ProductCategoriesPut], pool: PoolDep
+    ) -> ProductMessage:
+        product = await categories.set_product_categories(pool, product_id, list(data.category_ids))
+        return ProductMessage("Product categories updated successfully", product_out(product))
+
+    @delete("/{product_id:int}/categories/{category_id:int}", status_code=200)
+    async def remove_product_category(self, product_id: PathId, category_id: PathId, pool: PoolDep) -> ProductMessage:
+        product = await categories.remove_product_category(pool, product_id, category_id)
+        return ProductMessage("Product removed from category successfully", product_out(product))

@@ -1,10 +1,11 @@
-"""Products: create, read, list, patch (optimistic concurrency) and soft delete."""
+"""Products: create, read, list, patch (optimistic concurrency) and soft delete, each with its categories."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import msgspec
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
@@ -25,6 +26,26 @@ class ProductRow(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+class CategoryRef(msgspec.Struct, frozen=True):
+    """A category as a product lists it."""
+
+    id: int
+    name: str
+
+
+class ProductCategoryRow(msgspec.Struct, frozen=True):
+    product_id: int
+    id: int
+    name: str
+
+
+class Product(msgspec.Struct, frozen=True):
+    """A product and the categories it is in."""
+
+    row: ProductRow
+    categories: list[CategoryRef]
+
+
 class NewProduct(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     price_cents: int
@@ -41,11 +62,36 @@ class ProductChanges(msgspec.Struct, frozen=True, kw_only=True):
     price_cents: int | msgspec.UnsetType = msgspec.UNSET
 
 
-def _not_found(product_id: int) -> NotFound:
+def product_not_found(product_id: int) -> NotFound:
     return NotFound(f"product {product_id} does not exist")
 
 
-async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct) -> ProductRow:
+async def categories_by_product(conn: db.Conn, product_ids: list[int]) -> dict[int, list[CategoryRef]]:
+    """The categories each product is in (a product in none is left out).
+
+    While the database predates the categories migration there are none, rather than an
+    error: during a deploy this version can serve on the previous schema until `invorder
+    migrate up` has run (docs/migrations.md). The lookup runs in a savepoint, so a missing
+    table leaves the caller's transaction usable."""
+    if not product_ids:
+        return {}
+    try:
+        async with conn.transaction():
+            rows = await db.many(conn, Q.list_categories_of_products, ProductCategoryRow, product_ids=product_ids)
+    except psycopg.errors.UndefinedTable:
+        return {}
+    found: dict[int, list[CategoryRef]] = {}
+    for r in rows:
+        found.setdefault(r.product_id, []).append(CategoryRef(r.id, r.name))
+    return found
+
+
+async def with_categories(conn: db.Conn, rows: list[ProductRow]) -> list[Product]:
+    by_product = await categories_by_product(conn, [r.id for r in rows])
+    return [Product(r, by_product.get(r.id, [])) for r in rows]
+
+
+async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct) -> Product:
     async with db.transaction(pool) as conn:
         row = await db.one(
             conn,
@@ -57,26 +103,39 @@ async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct) ->
             price_cents=new.price_cents,
         )
     assert row is not None
-    return row
+    return Product(row, [])
 
 
-async def get_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> ProductRow:
+async def get_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> Product:
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.get_product, ProductRow, id=product_id)
-    if row is None:
-        raise _not_found(product_id)
-    return row
+        if row is None:
+            raise product_not_found(product_id)
+        return (await with_categories(conn, [row]))[0]
 
 
 async def list_products(
-    pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, q: str | None
-) -> list[ProductRow]:
+    pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, q: str | None, category_id: int | None = None
+) -> list[Product]:
+    """Live products after `after_id`, matching `q` in name or sku, in `category_id` when given."""
     pattern = None
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
     async with db.transaction(pool) as conn:
-        return await db.many(conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern)
+        if category_id is None:
+            rows = await db.many(conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern)
+        else:
+            rows = await db.many(
+                conn,
+                Q.list_products_in_category,
+                ProductRow,
+                category_id=category_id,
+                after_id=after_id,
+                limit=limit,
+                pattern=pattern,
+            )
+        return await with_categories(conn, rows)
 
 
 async def update_product(
@@ -85,7 +144,7 @@ async def update_product(
     changes: ProductChanges,
     *,
     expected_version: int | None,
-) -> ProductRow:
+) -> Product:
     """Apply `changes`; 412 when `expected_version` (from If-Match) is no longer current."""
 
     def given(value: object) -> object:
@@ -109,17 +168,19 @@ async def update_product(
         if row is None:
             current = await db.one(conn, Q.get_product, ProductRow, id=product_id)
             if current is None:
-                raise _not_found(product_id)
+                raise product_not_found(product_id)
             raise PreconditionFailed(
                 f"product {product_id} is at version {current.version}, not {expected_version}:"
                 " read it again and reapply your change"
             )
-    return row
+        return (await with_categories(conn, [row]))[0]
 
 
-async def delete_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> ProductRow:
+async def delete_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> Product:
+    """Soft-deletes a product; the answer lists the categories it was in (its assignments stay
+    with its row, out of every read)."""
     async with db.transaction(pool) as conn:
         row = await db.one(conn, Q.delete_product, ProductRow, id=product_id)
-    if row is None:
-        raise _not_found(product_id)
-    return row
+        if row is None:
+            raise product_not_found(product_id)
+        return (await with_categories(conn, [row]))[0]

@@ -1,0 +1,89 @@
+"""`/categories`: categories over HTTP, and the products in each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import JSONBody
+from msgspec import Meta
+
+from invorder.api.deps import PathId, PoolDep
+from invorder.api.products import Cursor, Limit, ProductPage, product_page
+from invorder.catalog import categories
+from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
+
+CategoryName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+
+
+class CategoryCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: CategoryName
+
+
+class CategoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: CategoryName
+
+
+class CategoryOut(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: CategoryOut
+
+
+class CategoryPage(msgspec.Struct, frozen=True):
+    data: list[CategoryOut]
+    next_cursor: str | None
+
+
+def category_out(row: categories.CategoryRow) -> CategoryOut:
+    return CategoryOut(**msgspec.structs.asdict(row))
+
+
+class CategoryController(Controller):
+    path = "/categories"
+    tags = ["categories"]
+
+    @post("/")
+    async def create_category(self, data: JSONBody[CategoryCreate], pool: PoolDep) -> Response[CategoryMessage]:
+        row = await categories.create_category(pool, data.name)
+        return Response(
+            CategoryMessage("Category created successfully", category_out(row)),
+            status_code=201,
+            headers={"Location": f"/api/v1/categories/{row.id}"},
+        )
+
+    @get("/")
+    async def list_categories(self, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> CategoryPage:
+        rows = await categories.list_categories(pool, after_id=decode_cursor(cursor), limit=limit)
+        return CategoryPage([category_out(r) for r in rows], next_cursor([r.id for r in rows], limit))
+
+    @get("/{category_id:int}")
+    async def get_category(self, category_id: PathId, pool: PoolDep) -> CategoryOut:
+        return category_out(await categories.get_category(pool, category_id))
+
+    @patch("/{category_id:int}")
+    async def rename_category(
+        self, category_id: PathId, data: JSONBody[CategoryPatch], pool: PoolDep
+    ) -> CategoryMessage:
+        row = await categories.rename_category(pool, category_id, data.name)
+        return CategoryMessage("Category updated successfully", category_out(row))
+
+    @delete("/{category_id:int}", status_code=200)
+    async def delete_category(self, category_id: PathId, pool: PoolDep) -> CategoryMessage:
+        row = await categories.delete_category(pool, category_id)
+        return CategoryMessage("Category deleted successfully", category_out(row))
+
+    @get("/{category_id:int}/products")
+    async def list_category_products(
+        self, category_id: PathId, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> ProductPage:
+        found = await categories.list_category_products(pool, category_id, after_id=decode_cursor(cursor), limit=limit)
+        return product_page(found, limit)
