@@ -1,14 +1,22 @@
 -- name: enqueue_job :one
--- Adds one job inside the caller's transaction; it becomes visible when that transaction commits.
-insert into jobs (kind, payload, priority, run_after, max_attempts)
-values (
-    %(kind)s,
-    %(payload)s,
-    %(priority)s,
-    coalesce(%(run_after)s::timestamptz, now()),
-    %(max_attempts)s
+-- Adds one job inside the caller's transaction and wakes listening workers; both take effect
+-- when that transaction commits.
+with job as (
+    insert into jobs (kind, payload, priority, run_after, max_attempts)
+    values (
+        %(kind)s,
+        %(payload)s,
+        %(priority)s,
+        coalesce(%(run_after)s::timestamptz, now()),
+        %(max_attempts)s
+    )
+    returning id
 )
-returning id;
+
+select
+    job.id,
+    pg_notify('invorder_jobs', %(kind)s) as notified
+from job;
 
 -- name: enqueue_jobs :execrows
 -- Adds many jobs of one kind in one statement (payloads as a json array).

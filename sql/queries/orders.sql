@@ -14,22 +14,69 @@ from products
 where id = any(%(ids)s::bigint[]) and deleted_at is null;
 
 -- name: insert_order :one
--- A new pending order; with a key already used, nothing is inserted and no row comes back
--- (a concurrent duplicate waits here until the first commits).
-insert into orders (customer_ref, total_cents, idempotency_key, request_hash)
-values (%(customer_ref)s, %(total_cents)s, %(idempotency_key)s, %(request_hash)s)
-on conflict (idempotency_key) do nothing
-returning id;
+-- A new pending order with its items and its `placed` log row, in one statement. With a key
+-- already used nothing is inserted and no row comes back (a concurrent duplicate waits here
+-- until the first commits).
+with new_order as (
+    insert into orders (customer_ref, total_cents, idempotency_key, request_hash)
+    values (%(customer_ref)s, %(total_cents)s, %(idempotency_key)s, %(request_hash)s)
+    on conflict (idempotency_key) do nothing
+    returning
+        id,
+        status,
+        customer_ref,
+        total_cents,
+        attempts,
+        next_attempt_at,
+        last_error,
+        payment_status,
+        payment_attempts,
+        charge_id,
+        reserved_at,
+        finished_at,
+        created_at,
+        updated_at
+),
 
--- name: insert_order_items :exec
-insert into order_items (order_id, product_id, quantity, unit_price_cents)
+items as (
+    insert into order_items (order_id, product_id, quantity, unit_price_cents)
+    select
+        new_order.id as order_id,
+        i.product_id,
+        i.quantity,
+        i.unit_price_cents
+    from new_order
+    cross join
+        unnest(%(product_ids)s::bigint[], %(quantities)s::integer[], %(prices)s::bigint[])
+            as i (product_id, quantity, unit_price_cents)
+),
+
+placed as (
+    insert into order_logs (order_id, attempt, status, details)
+    select
+        id as order_id,
+        0 as attempt,
+        'placed' as status,
+        jsonb_build_object('total_cents', total_cents) as details
+    from new_order
+)
+
 select
-    %(order_id)s as order_id,
-    i.product_id,
-    i.quantity,
-    i.unit_price_cents
-from unnest(%(product_ids)s::bigint[], %(quantities)s::integer[], %(prices)s::bigint[])
-    as i (product_id, quantity, unit_price_cents);
+    id,
+    status,
+    customer_ref,
+    total_cents,
+    attempts,
+    next_attempt_at,
+    last_error,
+    payment_status,
+    payment_attempts,
+    charge_id,
+    reserved_at,
+    finished_at,
+    created_at,
+    updated_at
+from new_order;
 
 -- name: insert_order_log :exec
 insert into order_logs (order_id, attempt, status, error_message, details)
@@ -182,8 +229,8 @@ select
     %(order_id)s as order_id
 from sold;
 
--- name: set_order_state :exec
--- Moves an order to its next state; the caller holds the row lock (lock_order).
+-- name: set_order_state :one
+-- Moves an order to its next state and returns it; the caller holds the row lock (lock_order).
 update orders
 set
     status = %(status)s,
@@ -196,7 +243,22 @@ set
     reserved_at = %(reserved_at)s,
     finished_at = case when %(status)s in ('processed', 'failed', 'cancelled') then now() end,
     updated_at = now()
-where id = %(id)s;
+where id = %(id)s
+returning
+    id,
+    status,
+    customer_ref,
+    total_cents,
+    attempts,
+    next_attempt_at,
+    last_error,
+    payment_status,
+    payment_attempts,
+    charge_id,
+    reserved_at,
+    finished_at,
+    created_at,
+    updated_at;
 
 -- name: wake_orders_for_product :execrows
 -- After a restock: jobs of pending orders that name the product run now instead of after

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from psycopg.types.json import Jsonb
 
 from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
-from invorder.queue import enqueue
+from invorder.orders.state import log_order, move_order
+from invorder.queue import enqueue, notify_workers
 from invorder.sql import queries
 
 Q = queries()
@@ -70,33 +70,26 @@ async def place_order(pool: Any, new: NewOrder, *, idempotency_key: str | None, 
                 f"no such product: {', '.join(map(str, missing))}",
                 [FieldError("items", f"product {pid} does not exist or was deleted") for pid in missing],
             )
-        total = sum(prices[pid] * qty for pid, qty in new.items.items())
-        order_id = await db.scalar(
+        quantities = [new.items[pid] for pid in ids]
+        order = await db.one(
             conn,
             Q.insert_order,
+            OrderRow,
             customer_ref=new.customer_ref,
-            total_cents=total,
+            total_cents=sum(prices[pid] * qty for pid, qty in new.items.items()),
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            product_ids=ids,
+            quantities=quantities,
+            prices=[prices[pid] for pid in ids],
         )
-        if order_id is None:  # a concurrent request with this key committed first
+        if order is None:  # a concurrent request with this key committed first
             existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
             if existing is None:
                 raise Conflict("a request with this Idempotency-Key is still being processed; retry")
             return await _replay(conn, existing, request_hash)
-        await db.execute(
-            conn,
-            Q.insert_order_items,
-            order_id=order_id,
-            product_ids=ids,
-            quantities=[new.items[pid] for pid in ids],
-            prices=[prices[pid] for pid in ids],
-        )
-        await log_order(conn, order_id, 0, "placed", details={"total_cents": total})
-        await enqueue(conn, model.PROCESS_ORDER, {"order_id": order_id}, max_attempts=max_attempts)
-        order = await db.one(conn, Q.get_order, OrderRow, id=order_id)
-        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
-    assert order is not None
+        await enqueue(conn, model.PROCESS_ORDER, {"order_id": order.id}, max_attempts=max_attempts)
+    items = [OrderItemRow(pid, qty, prices[pid]) for pid, qty in zip(ids, quantities, strict=True)]
     return Placed(order, items, replayed=False)
 
 
@@ -109,26 +102,6 @@ async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed
     items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=existing.id)
     assert order is not None
     return Placed(order, items, replayed=True)
-
-
-async def log_order(
-    conn: db.Conn,
-    order_id: int,
-    attempt: int,
-    status: str,
-    *,
-    error: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await db.execute(
-        conn,
-        Q.insert_order_log,
-        order_id=order_id,
-        attempt=attempt,
-        status=status,
-        error_message=error,
-        details=Jsonb(details or {}),
-    )
 
 
 async def get_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
@@ -176,20 +149,9 @@ async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderIt
             raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
         if order.status == model.RESERVED:
             await db.execute(conn, Q.release_order_stock, order_id=order_id)
-        await db.execute(
-            conn,
-            Q.set_order_state,
-            **{
-                **msgspec.structs.asdict(order),
-                "status": model.CANCELLED,
-                "next_attempt_at": None,
-                "reserved_at": None,
-            },
-        )
+        cancelled = await move_order(conn, order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)
         await log_order(conn, order_id, order.attempts, model.CANCELLED, details={"was": order.status})
-        cancelled = await db.one(conn, Q.get_order, OrderRow, id=order_id)
         items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
-    assert cancelled is not None
     return cancelled, items
 
 
@@ -197,4 +159,4 @@ async def wake_orders_waiting_for(conn: db.Conn, product_id: int) -> None:
     """Run in the transaction that grows a product's stock: orders waiting for it are retried
     as soon as that commits, not after their backoff."""
     if await db.execute(conn, Q.wake_orders_for_product, product_id=product_id):
-        await db.execute(conn, Q.notify_jobs, kind=model.PROCESS_ORDER)
+        await notify_workers(conn, model.PROCESS_ORDER)

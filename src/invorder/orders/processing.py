@@ -15,7 +15,7 @@ from invorder import db
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
-from invorder.orders.placement import log_order
+from invorder.orders.state import log_order, move_order
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
 from invorder.sql import queries
@@ -52,12 +52,8 @@ class OrderPolicy:
         )
 
 
-def _state(order: OrderRow, **changes: Any) -> dict[str, Any]:
-    return {**msgspec.structs.asdict(order), **changes}
-
-
 class OrderProcessor:
-    """The `process_order` job handler."""
+    """The `process_order` job handler: pending -> reserved -> processed, or failed."""
 
     def __init__(self, policy: OrderPolicy, payments: PaymentGateway) -> None:
         self.policy = policy
@@ -66,42 +62,40 @@ class OrderProcessor:
     async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
         order_id = int(job.payload["order_id"])
         fields = {"order_id": order_id, "job_id": job.id, "worker_id": ctx.worker_id}
-        while True:
-            async with db.transaction(ctx.pool) as conn:
-                order = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
-                if order is None or order.is_final:
-                    return Complete()
-                if order.status == model.PENDING:
-                    outcome = await self._reserve(conn, order, fields)
-                    if outcome is not None:
-                        return outcome
-                    continue
-                if order.status != model.RESERVED:  # pragma: no cover - the check constraint allows nothing else
-                    raise RuntimeError(f"order {order_id} has unknown status {order.status}")
-                deferred = self._payments_paused()
-                if deferred is not None:
-                    return deferred
-                if order.payment_attempts >= self.policy.payment_max_attempts:
-                    attempt = None  # tries used up: only ask whether a charge exists
-                else:
-                    attempt = await self._start_payment(conn, order, fields)
-            # Outside any transaction: the provider may take seconds, and no lock is held.
-            if attempt is None:
-                no_charge = await self.payments.confirm_no_charge(order_id)
-                result = None
-            else:
-                no_charge = None
-                result = await self.payments.charge(order_id, order.total_cents)
-            async with db.transaction(ctx.pool) as conn:
-                current = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
-                if current is None or current.status != model.RESERVED:
-                    return Complete()  # another run of this job concluded it meanwhile
-                if result is not None:
-                    return await self._conclude_payment(conn, current, result, fields)
+        # Step 1, one transaction: reserve the stock (when pending) and record that a charge
+        # request is about to go out.
+        async with db.transaction(ctx.pool) as conn:
+            order = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
+            if order is None or order.is_final:
+                return Complete()
+            if order.status == model.PENDING:
+                reserved = await self._reserve(conn, order, fields)
+                if not isinstance(reserved, OrderRow):
+                    return reserved
+                order = reserved
+            paused = self.payments.breaker.acquire()
+            if paused:  # the provider is failing: wait without spending a try
+                return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
+            ask_only = order.payment_attempts >= self.policy.payment_max_attempts
+            if not ask_only:
+                order = await self._start_payment(conn, order)
+        # Step 2, outside any transaction: the provider may take seconds, and no lock is held.
+        if ask_only:
+            no_charge = await self.payments.confirm_no_charge(order_id)
+        else:
+            result = await self.payments.charge(order_id, order.total_cents)
+        # Step 3, one transaction: apply what the provider said, if this run still may.
+        async with db.transaction(ctx.pool) as conn:
+            current = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
+            if current is None or current.status != model.RESERVED:
+                return Complete()  # another run of this job concluded it meanwhile
+            if ask_only:
                 return await self._conclude_exhausted(conn, current, no_charge, fields)
+            return await self._conclude_payment(conn, current, result, fields)
 
-    async def _reserve(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> Outcome | None:
-        """Reserve every line or none. Short of stock: wait with backoff, then fail."""
+    async def _reserve(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> OrderRow | Outcome:
+        """Reserve every line or none (the reserved order comes back). Short of stock: wait
+        with backoff, then fail."""
         attempt = order.attempts + 1
         items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order.id)
         lines = {
@@ -122,68 +116,39 @@ class OrderProcessor:
                 return await self._fail(conn, order, attempt, f"{reason} after {attempt} attempts", fields, details)
             delay = backoff_s(attempt, base_s=self.policy.retry_base_s, max_s=self.policy.retry_max_s)
             next_at = datetime.now(UTC) + timedelta(seconds=delay)
-            await db.execute(
-                conn, Q.set_order_state, **_state(order, attempts=attempt, next_attempt_at=next_at, last_error=reason)
-            )
-            await log_order(
-                conn,
-                order.id,
-                attempt,
-                "out_of_stock",
-                error=reason,
-                details={**details, "retry_in_s": round(delay, 3)},
-            )
+            await move_order(conn, order, attempts=attempt, next_attempt_at=next_at, last_error=reason)
+            details["retry_in_s"] = round(delay, 3)
+            await log_order(conn, order.id, attempt, "out_of_stock", error=reason, details=details)
             log.info("order %d waits for stock (attempt %d): %s", order.id, attempt, reason, extra=fields)
             return Snooze(delay, reason)
         await db.execute(conn, Q.reserve_order_stock, order_id=order.id)
-        await db.execute(
+        reserved = await move_order(
             conn,
-            Q.set_order_state,
-            **_state(
-                order,
-                status=model.RESERVED,
-                attempts=attempt,
-                next_attempt_at=None,
-                last_error=None,
-                reserved_at=datetime.now(UTC),
-            ),
+            order,
+            status=model.RESERVED,
+            attempts=attempt,
+            next_attempt_at=None,
+            last_error=None,
+            reserved_at=datetime.now(UTC),
         )
         await log_order(
             conn, order.id, attempt, "reserved", details={"items": {str(i.product_id): i.quantity for i in items}}
         )
-        return None
+        return reserved
 
-    def _payments_paused(self) -> Outcome | None:
-        paused = self.payments.breaker.acquire()
-        if paused:
-            return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
-        return None
-
-    async def _start_payment(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> int:
-        """Record that a charge request is about to go out (so a cancel can no longer win, and a
-        crash leaves `pending`, which the next run resolves by replaying the same key)."""
+    async def _start_payment(self, conn: db.Conn, order: OrderRow) -> OrderRow:
+        """Record that a charge request is about to go out: from here a cancel can no longer
+        win, and a crash leaves `pending`, which the next run resolves by replaying the key."""
         attempt = order.payment_attempts + 1
-        await db.execute(
-            conn,
-            Q.set_order_state,
-            **_state(
-                order,
-                payment_status="pending" if order.payment_status == "none" else order.payment_status,
-                payment_attempts=attempt,
-            ),
-        )
-        await log_order(
-            conn,
-            order.id,
-            order.attempts,
-            "payment_started",
-            details={
-                "payment_attempt": attempt,
-                "idempotency_key": payment_key(order.id),
-                "amount_cents": order.total_cents,
-            },
-        )
-        return attempt
+        status = "pending" if order.payment_status == "none" else order.payment_status
+        started = await move_order(conn, order, payment_status=status, payment_attempts=attempt)
+        details = {
+            "payment_attempt": attempt,
+            "idempotency_key": payment_key(order.id),
+            "amount_cents": order.total_cents,
+        }
+        await log_order(conn, order.id, order.attempts, "payment_started", details=details)
+        return started
 
     async def _conclude_payment(
         self, conn: db.Conn, order: OrderRow, result: ChargeResult, fields: dict[str, Any]
@@ -199,24 +164,10 @@ class OrderProcessor:
             else:  # never reached the provider: not a try, and nothing charged by it
                 error = f"payment provider unreachable: {result.error}"
                 changes = {"payment_attempts": order.payment_attempts - 1}
-            await db.execute(
-                conn,
-                Q.set_order_state,
-                **_state(
-                    order,
-                    **changes,
-                    last_error=error,
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
-                ),
-            )
-            await log_order(
-                conn,
-                order.id,
-                order.attempts,
-                "payment_error",
-                error=error,
-                details={"payment_attempt": order.payment_attempts, "retry_in_s": round(delay, 3)},
-            )
+            next_at = datetime.now(UTC) + timedelta(seconds=delay)
+            await move_order(conn, order, **changes, last_error=error, next_attempt_at=next_at)
+            details: dict[str, Any] = {"payment_attempt": order.payment_attempts, "retry_in_s": round(delay, 3)}
+            await log_order(conn, order.id, order.attempts, "payment_error", error=error, details=details)
             log.info("order %d: %s; retry in %.1fs", order.id, error, delay, extra=fields)
             return Snooze(delay, error)
         details = {
@@ -226,35 +177,29 @@ class OrderProcessor:
         }
         if charge.succeeded:
             await db.execute(conn, Q.deduct_order_stock, order_id=order.id)
-            await db.execute(
+            await move_order(
                 conn,
-                Q.set_order_state,
-                **_state(
-                    order,
-                    status=model.PROCESSED,
-                    payment_status="succeeded",
-                    charge_id=charge.id,
-                    next_attempt_at=None,
-                    last_error=None,
-                ),
+                order,
+                status=model.PROCESSED,
+                payment_status="succeeded",
+                charge_id=charge.id,
+                next_attempt_at=None,
+                last_error=None,
             )
             await log_order(conn, order.id, order.attempts, "processed", details=details)
             log.info("order %d paid and processed", order.id, extra=fields)
             return Complete()
         await db.execute(conn, Q.release_order_stock, order_id=order.id)
         reason = "payment declined"
-        await db.execute(
+        await move_order(
             conn,
-            Q.set_order_state,
-            **_state(
-                order,
-                status=model.FAILED,
-                payment_status="declined",
-                charge_id=charge.id,
-                next_attempt_at=None,
-                last_error=reason,
-                reserved_at=None,
-            ),
+            order,
+            status=model.FAILED,
+            payment_status="declined",
+            charge_id=charge.id,
+            next_attempt_at=None,
+            last_error=reason,
+            reserved_at=None,
         )
         await log_order(conn, order.id, order.attempts, "declined", error=reason, details=details)
         log.info("order %d: payment declined; stock released", order.id, extra=fields)
@@ -269,31 +214,24 @@ class OrderProcessor:
         if no_charge is True:
             reason = f"payment failed: no answer from the provider after {order.payment_attempts} tries; no charge"
             await db.execute(conn, Q.release_order_stock, order_id=order.id)
-            await db.execute(
+            await move_order(
                 conn,
-                Q.set_order_state,
-                **_state(
-                    order,
-                    status=model.FAILED,
-                    payment_status="not_charged",
-                    next_attempt_at=None,
-                    last_error=reason,
-                    reserved_at=None,
-                ),
+                order,
+                status=model.FAILED,
+                payment_status="not_charged",
+                next_attempt_at=None,
+                last_error=reason,
+                reserved_at=None,
             )
             await log_order(conn, order.id, order.attempts, "failed", error=reason)
             log.info("order %d failed: %s", order.id, reason, extra=fields)
             return Complete()
         if no_charge is False:
             # The provider holds a charge for this key: allow one more try, which replays it.
-            await db.execute(conn, Q.set_order_state, **_state(order, payment_attempts=order.payment_attempts - 1))
+            await move_order(conn, order, payment_attempts=order.payment_attempts - 1)
             return Snooze(0, "a charge exists: fetching it")
         delay = self.policy.payment_retry_max_s
-        await db.execute(
-            conn,
-            Q.set_order_state,
-            **_state(order, next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay)),
-        )
+        await move_order(conn, order, next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay))
         await log_order(
             conn, order.id, order.attempts, "payment_unconfirmed", error="provider cannot say whether it charged"
         )
@@ -308,13 +246,8 @@ class OrderProcessor:
         fields: dict[str, Any],
         details: dict[str, Any] | None = None,
     ) -> Outcome:
-        if order.status == model.RESERVED:
-            await db.execute(conn, Q.release_order_stock, order_id=order.id)
-        await db.execute(
-            conn,
-            Q.set_order_state,
-            **_state(order, status=model.FAILED, attempts=attempt, next_attempt_at=None, last_error=reason),
-        )
+        """Give up on a pending order (nothing reserved, nothing charged)."""
+        await move_order(conn, order, status=model.FAILED, attempts=attempt, next_attempt_at=None, last_error=reason)
         await log_order(conn, order.id, attempt, "failed", error=reason, details=details)
         log.info("order %d failed: %s", order.id, reason, extra=fields)
         return Complete()

@@ -81,7 +81,6 @@ async def enqueue(
         run_after=run_after,
         max_attempts=max_attempts,
     )
-    await db.execute(conn, Q.notify_jobs, kind=kind)
     return int(job_id)
 
 
@@ -97,5 +96,11 @@ async def enqueue_many(
     count = await db.execute(
         conn, Q.enqueue_jobs, kind=kind, payloads=Jsonb(payloads), priority=priority, max_attempts=max_attempts
     )
-    await db.execute(conn, Q.notify_jobs, kind=kind)
+    await notify_workers(conn, kind)
     return count
+
+
+async def notify_workers(conn: db.Conn, kind: str) -> None:
+    """Wake listening workers when the caller's transaction commits (e.g. after making jobs
+    runnable sooner)."""
+    await db.execute(conn, Q.notify_jobs, kind=kind)
