@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from invorder.settings import Settings, load_settings
 from invorder.sql import sql_dir
 
 log = logging.getLogger(__name__)
@@ -42,19 +41,10 @@ class LockRetry:
     max_s: float = 30.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LockRetry:
+    def from_settings(cls, settings: Settings) -> LockRetry:
         """From `INVORDER_MIGRATE_LOCK_RETRIES`, `INVORDER_MIGRATE_RETRY_BASE_S` and
-        `INVORDER_MIGRATE_RETRY_MAX_S` (unset or empty: the defaults above)."""
-        env = os.environ if environ is None else environ
-        default = cls()
-        try:
-            retry = cls(
-                retries=int(env.get("INVORDER_MIGRATE_LOCK_RETRIES") or default.retries),
-                base_s=float(env.get("INVORDER_MIGRATE_RETRY_BASE_S") or default.base_s),
-                max_s=float(env.get("INVORDER_MIGRATE_RETRY_MAX_S") or default.max_s),
-            )
-        except ValueError as exc:
-            raise SystemExit(f"invalid migration retry setting: {exc}") from exc
+        `INVORDER_MIGRATE_RETRY_MAX_S` (see the README)."""
+        retry = cls(settings.migrate_lock_retries, settings.migrate_retry_base_s, settings.migrate_retry_max_s)
         if retry.retries < 0 or retry.base_s < 0 or retry.max_s < 0:
             raise SystemExit("invalid migration retry setting: values cannot be negative")
         return retry
@@ -121,13 +111,13 @@ def migrate_up(
 
     A migration that gives up waiting for a table lock (its own `lock_timeout`: some long
     transaction holds a conflicting lock) rolled back and is run again after a backoff, while
-    the advisory lock stays held; `retry` (default: `LockRetry.from_env()`) says how often.
+    the advisory lock stays held; `retry` (default: from the settings) says how often.
     After the last attempt, `MigrationLockTimeout`. Returns dbmate's output of every attempt.
 
     Before each attempt, an INVALID index that a pending migration builds concurrently is
     dropped: what a `create index concurrently` interrupted half-way leaves behind, and what
     its `if not exists` would otherwise keep."""
-    retry = retry or LockRetry.from_env()
+    retry = retry or LockRetry.from_settings(load_settings())
     if not _database_exists(url):
         run_dbmate(url, "create")
     output: list[str] = []

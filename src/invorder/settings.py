@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     payments_url: str = "http://127.0.0.1:8100"
     admin_token: str | None = None
+    # migrations: retries of a migration that gave up on its lock_timeout
+    migrate_lock_retries: int = 5
+    migrate_retry_base_s: float = 2.0
+    migrate_retry_max_s: float = 30.0
     # queue and worker
     worker_concurrency: int = 16
     job_lease_s: float = 30.0
