@@ -131,6 +131,15 @@ async def log_order(
     )
 
 
+async def lock_order_stock(conn: db.Conn, order_id: int) -> None:
+    """Lock the stock rows an order names, in product id order (the global lock order), before
+    releasing or deducting its reservation. The update alone would lock them in whatever order
+    its plan reads them, which deadlocks against another writer of several stock rows (a stock
+    import); and its snapshot would predate any wait for a lock, so the check constraints could
+    judge a row by a version older than the one it changes."""
+    await db.execute(conn, Q.lock_stock_for_order, order_id=order_id)
+
+
 async def get_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
     async with db.transaction(pool) as conn:
         order = await db.one(conn, Q.get_order, OrderRow, id=order_id)
@@ -175,6 +184,7 @@ async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderIt
         if order.payment_status != "none":
             raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
         if order.status == model.RESERVED:
+            await lock_order_stock(conn, order_id)
             await db.execute(conn, Q.release_order_stock, order_id=order_id)
         await db.execute(
             conn,

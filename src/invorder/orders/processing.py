@@ -15,7 +15,7 @@ from invorder import db
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
-from invorder.orders.placement import log_order
+from invorder.orders.placement import lock_order_stock, log_order
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
 from invorder.sql import queries
@@ -225,6 +225,7 @@ class OrderProcessor:
             "amount_cents": charge.amount_cents,
         }
         if charge.succeeded:
+            await lock_order_stock(conn, order.id)
             await db.execute(conn, Q.deduct_order_stock, order_id=order.id)
             await db.execute(
                 conn,
@@ -241,6 +242,7 @@ class OrderProcessor:
             await log_order(conn, order.id, order.attempts, "processed", details=details)
             log.info("order %d paid and processed", order.id, extra=fields)
             return Complete()
+        await lock_order_stock(conn, order.id)
         await db.execute(conn, Q.release_order_stock, order_id=order.id)
         reason = "payment declined"
         await db.execute(
@@ -268,6 +270,7 @@ class OrderProcessor:
         say, keep waiting."""
         if no_charge is True:
             reason = f"payment failed: no answer from the provider after {order.payment_attempts} tries; no charge"
+            await lock_order_stock(conn, order.id)
             await db.execute(conn, Q.release_order_stock, order_id=order.id)
             await db.execute(
                 conn,
@@ -309,6 +312,7 @@ class OrderProcessor:
         details: dict[str, Any] | None = None,
     ) -> Outcome:
         if order.status == model.RESERVED:
+            await lock_order_stock(conn, order.id)
             await db.execute(conn, Q.release_order_stock, order_id=order.id)
         await db.execute(
             conn,
