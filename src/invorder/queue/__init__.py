@@ -10,6 +10,7 @@ from invorder.queue.jobs import (
     backoff_s,
     enqueue,
     enqueue_many,
+    enqueue_unique,
 )
 from invorder.queue.registry import Handler, Registry
 
@@ -24,4 +25,5 @@ __all__ = [
     "backoff_s",
     "enqueue",
     "enqueue_many",
+    "enqueue_unique",
 ]
