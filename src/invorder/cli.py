@@ -184,6 +184,33 @@ def payments_sim(
 
 
 @main.group()
+def inventory() -> None:
+    """Stock levels in bulk."""
+
+
+@inventory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inventory_import(file: Path) -> None:
+    """Set on_hand from a warehouse feed FILE (CSV with header `sku,on_hand`, absolute levels).
+
+    Good lines are applied, bad ones rejected with a reason. Exit code 0 when every line was
+    applied, 2 when some were rejected."""
+    import asyncio
+
+    from invorder.catalog.inventory import on_restock
+    from invorder.catalog.stock_import import render_text, run_stock_import
+    from invorder.orders.placement import wake_orders_waiting_for
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    on_restock(wake_orders_waiting_for)  # restocked products wake the orders waiting for them, as in the API
+    with database_url(settings) as url:
+        report = asyncio.run(run_stock_import(url, file))
+    click.echo(render_text(report))
+    sys.exit(report.exit_code)
+
+
+@main.group()
 def migrate() -> None:
     """Schema migrations (dbmate, files in sql/migrations)."""
 

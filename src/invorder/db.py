@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCopy
 from psycopg.rows import class_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -109,3 +109,10 @@ async def execute(conn: Conn, query: Query, **params: Any) -> int:
     async with conn.cursor() as cur:
         await cur.execute(query.sql, params)
         return cur.rowcount
+
+
+@asynccontextmanager
+async def copy_in(conn: Conn, query: Query) -> AsyncIterator[AsyncCopy]:
+    """A `copy ... from stdin` of `query`: write rows with `await copy.write_row(...)` as they come."""
+    async with conn.cursor() as cur, cur.copy(query.sql) as copy:
+        yield copy
