@@ -1,19 +1,22 @@
 -- name: create_stock_import_table :exec
 -- The staging table of one import: private to the session, dropped when the import commits.
+-- on_hand is null for a line refused for its form that still names a sku (it counts towards
+-- duplicates, and is never applied).
 create temporary table stock_import_lines (
     line integer primary key,
     sku text not null,
-    on_hand bigint not null check (on_hand >= 0)
+    on_hand bigint check (on_hand >= 0)
 ) on commit drop;
 
 -- name: copy_stock_import_lines :exec
--- Streams the well-formed lines of the file into the staging table.
+-- Streams the lines of the file that name a sku into the staging table.
 copy stock_import_lines (line, sku, on_hand) from stdin;
 
 -- name: apply_stock_import :many
--- Applies the staged lines in one statement and says what became of each. A line is applied
--- when its sku names exactly one line of the file and a live product with a stock row, and its
--- on_hand is not below what is reserved; the others are rejected with the reason as `outcome`.
+-- Applies the staged lines in one statement and says what became of each well-formed one. A
+-- line is applied when its sku names exactly one line of the file (malformed ones included) and
+-- a live product with a stock row, and its on_hand is not below what is reserved; the others are
+-- rejected with the reason as `outcome`.
 -- The stock rows are locked first, in product id order (the global lock order); the update only
 -- touches rows of that locked set, named by an init plan so that every lock is taken before any
 -- row is written. Every decision reads `locked`: the rows as they are once locked (a change
@@ -48,6 +51,7 @@ matched as (
         ) as sku_deleted
     from lines as l
     left join products as p on l.sku = p.sku and p.deleted_at is null
+    where l.on_hand is not null
 ),
 
 locked as materialized (

@@ -86,7 +86,7 @@ def test_bad_lines_are_rejected_with_reasons_and_good_lines_still_applied(
     database_url: str, sql: Any, tmp_path: Path
 ) -> None:
     good = make_product(sql, sku="GOOD", on_hand=5)
-    for sku in ("NEG", "NAN", "DUP"):
+    for sku in ("NEG", "NAN", "DUP", "BAD"):
         make_product(sql, sku=sku, on_hand=5)
     held = make_product(sql, sku="HELD", on_hand=10)
     make_order(sql, {held: 4}, status="reserved")
@@ -111,6 +111,8 @@ def test_bad_lines_are_rejected_with_reasons_and_good_lines_still_applied(
         "\n"
         "DUP,9\n"
         "MISSING,\n"
+        "BAD,x\n"
+        "BAD,3\n"
         ",4\n"
         "A,1,extra\n"
         '"OPEN,4\n',
@@ -128,11 +130,13 @@ def test_bad_lines_are_rejected_with_reasons_and_good_lines_still_applied(
         (10, "NOSTOCK", "rejected", f"product {no_stock} has no inventory record"),
         (12, "DUP", "rejected", "duplicate sku in the file (lines 7, 12)"),
         (13, "MISSING", "rejected", "missing on_hand"),
-        (14, None, "rejected", "missing sku"),
-        (15, None, "rejected", "malformed line: 3 fields, expected 2 (sku,on_hand)"),
-        (16, None, "rejected", "malformed line: bad CSV quoting"),
+        (14, "BAD", "rejected", "on_hand is not a whole number: 'x'"),
+        (15, "BAD", "rejected", "duplicate sku in the file (lines 14, 15)"),  # a malformed line counts too
+        (16, None, "rejected", "missing sku"),
+        (17, None, "rejected", "malformed line: 3 fields, expected 2 (sku,on_hand)"),
+        (18, None, "rejected", "malformed line: bad CSV quoting"),
     ]
-    assert (report.applied, report.unchanged, report.rejected, report.exit_code) == (1, 0, 13, 2)
+    assert (report.applied, report.unchanged, report.rejected, report.exit_code) == (1, 0, 15, 2)
     after = sql.execute("select product_id, on_hand, reserved, version from inventory order by 1").fetchall()
     changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
     assert changed == [((good, 5, 0, 1), (good, 7, 0, 2))]

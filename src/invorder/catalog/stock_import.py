@@ -163,9 +163,10 @@ def _verdict(row: _AppliedRow) -> LineResult:
 
 
 async def import_stock(pool: Any, path: Path) -> ImportReport:
-    """Set on_hand from the feed at `path`, in one transaction: well-formed lines are copied into a
-    staging table as they are read, then one statement locks, checks and applies them all and
-    writes the ledger. Products whose stock grew run the `on_restock` hooks (waiting orders wake)."""
+    """Set on_hand from the feed at `path`, in one transaction: lines are copied into a staging
+    table as they are read (a malformed one without its level), then one statement locks, checks
+    and applies the well-formed ones and writes the ledger. Products whose stock grew run the
+    `on_restock` hooks (waiting orders wake)."""
     results: list[LineResult] = []
     async with db.transaction(pool) as conn:
         await db.execute(conn, Q.create_stock_import_table)
@@ -175,6 +176,8 @@ async def import_stock(pool: Any, path: Path) -> ImportReport:
                     await copy.write_row((item.line, item.sku, item.on_hand))
                 else:
                     results.append(item)
+                    if item.sku:  # staged without a level, to count towards duplicate skus
+                        await copy.write_row((item.line, item.sku, None))
         rows = await db.many(conn, Q.apply_stock_import, _AppliedRow, reason=f"stock import {path.name}")
         results += [_verdict(row) for row in rows]
         for row in rows:
