@@ -355,7 +355,8 @@ def render_text(report: Report) -> str:
     else:
         lines.append("no drift")
     if report.payments.checked:
-        payments = f"charges of {report.payments.orders} orders checked with the provider"
+        orders = report.payments.orders
+        payments = f"charges of {orders} order{'' if orders == 1 else 's'} checked with the provider"
     else:
         payments = f"charges NOT checked ({report.payments.error})"
     lines.append(

@@ -79,7 +79,7 @@ def test_a_clean_system_has_no_drift_and_the_cli_exits_0(
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "no drift",
-        "summary: 0 drift found, 0 repaired, 0 remaining; charges of 1 orders checked with the provider",
+        "summary: 0 drift found, 0 repaired, 0 remaining; charges of 1 order checked with the provider",
     ]
     result = cli(database_url, payments_sim.url, "--json", "--repair")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -220,7 +220,8 @@ def render_text(report: ImportReport) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in table]
     lines.append(
-        f"summary: {Path(report.file).name}: {len(report.lines)} lines, {report.applied} applied,"
+        f"summary: {Path(report.file).name}: {len(report.lines)} line{'' if len(report.lines) == 1 else 's'},"
+        f" {report.applied} applied,"
         f" {report.unchanged} unchanged, {report.rejected} rejected"
     )
     return "\n".join(lines)
