@@ -130,3 +130,20 @@ select
 from jobs
 group by kind, status
 order by kind, status;
+
+-- name: lock_job_kind :exec
+-- Serialises the writers that keep at most one live job of a kind (held until commit).
+select pg_advisory_xact_lock(hashtextextended('invorder.jobs.kind:' || %(kind)s::text, 0));
+
+-- name: try_lock_job_kind :one
+-- As lock_job_kind, without waiting: false when another transaction holds it.
+select pg_try_advisory_xact_lock(hashtextextended('invorder.jobs.kind:' || %(kind)s::text, 0)) as locked;
+
+-- name: count_live_jobs_of_kind :one
+-- Jobs of a kind that will still run (ready or running), leaving out one job (the caller's own).
+select count(*) as jobs
+from jobs
+where
+    kind = %(kind)s
+    and status in ('ready', 'running')
+    and id is distinct from %(except_id)s::bigint;

@@ -181,6 +181,57 @@ def payments_sim(
     serve_simulator(host=host, port=port, config=config, data_file=path, control=control)
 
 
+@main.command()
+@click.option(
+    "--repair/--no-repair",
+    default=False,
+    show_default=True,
+    help="Fix what is safe to fix (a drifted reserved figure); everything else is only reported.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reconcile(repair: bool, as_json: bool) -> None:
+    """Check stock, orders and the payment provider's charges against SPEC.md's invariants 1-4.
+
+    Exit code 0 when no drift remains, 1 when some does."""
+    import asyncio
+
+    from invorder.reconcile import render_json, render_text, run_reconcile
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        report = asyncio.run(run_reconcile(settings, url, repair=repair))
+    click.echo(render_json(report) if as_json else render_text(report))
+    sys.exit(report.exit_code)
+
+
+@main.group()
+def inventory() -> None:
+    """Stock levels in bulk."""
+
+
+@inventory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inventory_import(file: Path) -> None:
+    """Set on_hand from a warehouse feed FILE (CSV with header `sku,on_hand`, absolute levels).
+
+    Good lines are applied, bad ones rejected with a reason. Exit code 0 when every line was
+    applied, 2 when some were rejected."""
+    import asyncio
+
+    from invorder.catalog.inventory import on_restock
+    from invorder.catalog.stock_import import render_text, run_stock_import
+    from invorder.orders.placement import wake_orders_waiting_for
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    on_restock(wake_orders_waiting_for)  # restocked products wake the orders waiting for them, as in the API
+    with database_url(settings) as url:
+        report = asyncio.run(run_stock_import(url, file))
+    click.echo(render_text(report))
+    sys.exit(report.exit_code)
+
+
 @main.group()
 def migrate() -> None:
     """Schema migrations (dbmate, files in sql/migrations)."""

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCopy
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
@@ -124,3 +124,10 @@ async def execute(conn: Conn, query: Query, **params: Any) -> int:
     async with conn.cursor() as cur:
         await cur.execute(query.sql, params)
         return cur.rowcount
+
+
+@asynccontextmanager
+async def copy_in(conn: Conn, query: Query) -> AsyncIterator[AsyncCopy]:
+    """A `copy ... from stdin` of `query`: write rows with `await copy.write_row(...)` as they come."""
+    async with conn.cursor() as cur, cur.copy(query.sql) as copy:
+        yield copy

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_max_s: float = 120.0
     order_wait_max_s: float = 30.0
     reservation_ttl_s: float = 900.0
+    # reconciliation: seconds between runs of the periodic `reconcile` job (0 disables it)
+    reconcile_interval_s: float = 300.0
     # payment provider
     payments_connect_timeout_s: float = 2.0
     payments_read_timeout_s: float = 5.0

@@ -11,12 +11,14 @@ from invorder.orders.processing import register_order_handlers
 from invorder.payments.client import PaymentsClient
 from invorder.queue import Registry
 from invorder.queue.worker import Worker, WorkerConfig, run_worker
+from invorder.reconcile import register_reconcile_handler, seed_reconcile_job
 from invorder.settings import Settings
 
 
 def invorder_registry(settings: Settings, payments: PaymentGateway) -> Registry:
     registry = Registry()
     register_order_handlers(registry, settings, payments)
+    register_reconcile_handler(registry, settings, payments.client)
     return registry
 
 
@@ -46,12 +48,18 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
     # the completer, lease renewal and rescue.
     pool_size = min(settings.worker_concurrency, settings.pool_max_size) + 4
     payments = payment_gateway(settings)
+
+    async def seed(pool: Any) -> None:
+        await seed_reconcile_job(pool, settings)
+
     try:
         return await run_worker(
             invorder_registry(settings, payments),
             database_url=database_url,
             config=worker_config(settings, drain=drain),
             pool_max_size=pool_size,
+            # A draining worker (benchmarks, scripts) leaves no periodic job behind.
+            on_start=() if drain else (seed,),
         )
     finally:
         await payments.client.aclose()

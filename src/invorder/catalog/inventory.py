@@ -52,6 +52,12 @@ def on_restock(hook: RestockHook) -> RestockHook:
     return hook
 
 
+async def run_restock_hooks(conn: db.Conn, product_id: int) -> None:
+    """Run every `on_restock` hook for a product whose on_hand just grew, in the caller's transaction."""
+    for hook in _restock_hooks:
+        await hook(conn, product_id)
+
+
 async def create_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int) -> InventoryRow:
     async with db.transaction(pool) as conn:
         row = await db.one(
@@ -103,8 +109,7 @@ async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason:
     if row is None:
         raise _no_inventory(product_id)
     if delta > 0:
-        for hook in _restock_hooks:
-            await hook(conn, product_id)
+        await run_restock_hooks(conn, product_id)
     return row
 
 

@@ -16,7 +16,7 @@ from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
-from invorder.orders.state import log_order, move_order
+from invorder.orders.state import log_order, move_order, release_reserved_stock
 from invorder.queue import enqueue, notify_workers
 from invorder.sql import queries
 
@@ -148,7 +148,7 @@ async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderIt
         if order.payment_status != "none":
             raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
         if order.status == model.RESERVED:
-            await db.execute(conn, Q.release_order_stock, order_id=order_id)
+            await release_reserved_stock(conn, order_id)
         cancelled = await move_order(conn, order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)
         await log_order(conn, order_id, order.attempts, model.CANCELLED, details={"was": order.status})
         items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)

@@ -15,7 +15,7 @@ from invorder import db
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
-from invorder.orders.state import log_order, move_order
+from invorder.orders.state import deduct_reserved_stock, log_order, move_order, release_reserved_stock
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
 from invorder.sql import queries
@@ -176,7 +176,7 @@ class OrderProcessor:
             "amount_cents": charge.amount_cents,
         }
         if charge.succeeded:
-            await db.execute(conn, Q.deduct_order_stock, order_id=order.id)
+            await deduct_reserved_stock(conn, order.id)
             await move_order(
                 conn,
                 order,
@@ -189,7 +189,7 @@ class OrderProcessor:
             await log_order(conn, order.id, order.attempts, "processed", details=details)
             log.info("order %d paid and processed", order.id, extra=fields)
             return Complete()
-        await db.execute(conn, Q.release_order_stock, order_id=order.id)
+        await release_reserved_stock(conn, order.id)
         reason = "payment declined"
         await move_order(
             conn,
@@ -213,7 +213,7 @@ class OrderProcessor:
         say, keep waiting."""
         if no_charge is True:
             reason = f"payment failed: no answer from the provider after {order.payment_attempts} tries; no charge"
-            await db.execute(conn, Q.release_order_stock, order_id=order.id)
+            await release_reserved_stock(conn, order.id)
             await move_order(
                 conn,
                 order,

@@ -1,4 +1,5 @@
-"""Writing an order's state: the transition (under the caller's row lock) and its log row."""
+"""Writing an order's state: the transition (under the caller's row lock), its log row, and
+the stock its reservation holds."""
 
 from __future__ import annotations
 
@@ -40,3 +41,25 @@ async def log_order(
         error_message=error,
         details=Jsonb(details or {}),
     )
+
+
+async def release_reserved_stock(conn: db.Conn, order_id: int) -> None:
+    """Give back what the order reserved (ledger-neutral: on_hand does not change)."""
+    await _lock_order_stock(conn, order_id)
+    await db.execute(conn, Q.release_order_stock, order_id=order_id)
+
+
+async def deduct_reserved_stock(conn: db.Conn, order_id: int) -> None:
+    """Turn the order's reservation into a sale: on_hand and reserved drop, one `sale` ledger
+    row per line."""
+    await _lock_order_stock(conn, order_id)
+    await db.execute(conn, Q.deduct_order_stock, order_id=order_id)
+
+
+async def _lock_order_stock(conn: db.Conn, order_id: int) -> None:
+    """Lock the order's stock rows in product id order, the one global lock order, before
+    changing several of them. The update alone would lock them in whatever order its plan
+    reads them, and deadlock against another multi-row writer (a reservation, a stock import);
+    its snapshot would also predate a wait for a lock, so the check constraints could judge a
+    row by an older version than the one it changes."""
+    await db.execute(conn, Q.lock_stock_for_order, order_id=order_id)

@@ -10,6 +10,7 @@ from invorder.queue.jobs import (
     backoff_s,
     enqueue,
     enqueue_many,
+    enqueue_unique,
     notify_workers,
 )
 from invorder.queue.registry import Handler, Registry
@@ -25,5 +26,6 @@ __all__ = [
     "backoff_s",
     "enqueue",
     "enqueue_many",
+    "enqueue_unique",
     "notify_workers",
 ]

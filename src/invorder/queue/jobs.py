@@ -84,6 +84,32 @@ async def enqueue(
     return int(job_id)
 
 
+async def enqueue_unique(
+    conn: db.Conn,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    except_job_id: int | None = None,
+    wait: bool = True,
+    priority: int = DEFAULT_PRIORITY,
+    run_after: datetime | None = None,
+    max_attempts: int = 10,
+) -> int | None:
+    """Add a job of `kind` unless one is ready or running already (not counting `except_job_id`,
+    the job of a caller that schedules its own successor): the id of the new job, or None.
+    A transaction-scoped advisory lock per kind serialises these writers, so two of them can never
+    both see "none" and both add one. With `wait=False` a caller that finds the lock taken adds
+    nothing: the holder is adding one or sees one. A job rescheduling itself must wait, since the
+    holder may be a worker starting up that counted the running job and will add nothing."""
+    if wait:
+        await db.execute(conn, Q.lock_job_kind, kind=kind)
+    elif not await db.scalar(conn, Q.try_lock_job_kind, kind=kind):
+        return None
+    if await db.scalar(conn, Q.count_live_jobs_of_kind, kind=kind, except_id=except_job_id):
+        return None
+    return await enqueue(conn, kind, payload, priority=priority, run_after=run_after, max_attempts=max_attempts)
+
+
 async def enqueue_many(
     conn: db.Conn,
     kind: str,

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,12 +271,20 @@ async def run_worker(
     database_url: str,
     config: WorkerConfig,
     pool_max_size: int,
+    on_start: Sequence[Callable[[Any], Awaitable[None]]] = (),
 ) -> Worker:
-    """Open a pool, run a worker until SIGINT/SIGTERM (or drained), close the pool."""
+    """Open a pool, run each `on_start(pool)` (e.g. seeding periodic jobs), run a worker until
+    SIGINT/SIGTERM (or drained), close the pool."""
     import signal
 
     pool = db.open_pool(database_url, min_size=1, max_size=pool_max_size, name="invorder-worker")
     await pool.open(wait=True, timeout=30)
+    try:
+        for step in on_start:
+            await step(pool)
+    except BaseException:
+        await pool.close()
+        raise
     worker = Worker(pool, registry, database_url=database_url, config=config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,464 @@
+"""Reconciliation: check SPEC.md's invariants 1-4 against stock, orders and the payment provider's
+charges, repair only what is safe, report the rest; and the periodic `reconcile` job that does it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import psycopg
+
+from invorder import db
+from invorder.orders import model
+from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
+from invorder.queue import Complete, Job, JobContext, Outcome, Registry, enqueue_unique
+from invorder.settings import Settings
+from invorder.sql import queries
+
+log = logging.getLogger(__name__)
+Q = queries()
+
+RECONCILE = "reconcile"  # the job kind
+RECONCILE_PRIORITY = 200  # after order processing (lower runs first)
+PROVIDER_CONCURRENCY = 8  # provider lookups in flight at once
+ORDER_BATCH = 200  # orders read from the database per batch of lookups
+
+# Kinds of drift, one per way an invariant can break.
+OUT_OF_BOUNDS = "stock_out_of_bounds"  # 1
+RESERVED_DRIFT = "reserved_drift"  # 2
+LEDGER_DRIFT = "ledger_drift"  # 3
+MISSING_CHARGE = "missing_charge"  # 4
+DUPLICATE_CHARGES = "duplicate_charges"  # 4
+CHARGE_AMOUNT = "charge_amount_differs"  # 4
+CHARGE_WITHOUT_SALE = "charge_without_sale"  # 4
+STALE_RESERVATION = "stale_reservation"  # a reservation past its TTL with no payment conclusion
+
+
+class Drift(msgspec.Struct, frozen=True):
+    """One thing that is not as the invariants say, and what was (or must be) done about it."""
+
+    kind: str
+    subject: str
+    expected: str
+    actual: str
+    action: str
+    repaired: bool = False
+    product_id: int | None = None
+    order_id: int | None = None
+
+
+class PaymentsCheck(msgspec.Struct, frozen=True):
+    """Whether invariant 4 was checked: how many orders were looked up, or why it was skipped."""
+
+    checked: bool
+    orders: int
+    error: str | None = None
+
+
+class Report(msgspec.Struct, frozen=True):
+    started_at: datetime
+    finished_at: datetime
+    repair: bool
+    payments: PaymentsCheck
+    drift: list[Drift]
+    found: int
+    repaired: int
+    remaining: int
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no drift remains, 1 when some does (so cron can alert)."""
+        return 1 if self.remaining else 0
+
+
+class _BoundsRow(msgspec.Struct, frozen=True):
+    product_id: int
+    on_hand: int
+    reserved: int
+
+
+class _ReservedRow(msgspec.Struct, frozen=True):
+    product_id: int
+    on_hand: int | None
+    reserved: int | None
+    held: int
+
+
+class _LedgerRow(msgspec.Struct, frozen=True):
+    product_id: int
+    on_hand: int | None
+    ledger_total: int
+
+
+class _StaleRow(msgspec.Struct, frozen=True):
+    order_id: int
+    payment_status: str
+    payment_attempts: int
+    reserved_at: datetime
+    age_s: float
+
+
+class _OrderToVerify(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+    total_cents: int
+    payment_status: str
+    charge_id: str | None
+
+
+class _ProductId(msgspec.Struct, frozen=True):
+    product_id: int
+
+
+class _Recomputed(msgspec.Struct, frozen=True):
+    product_id: int
+    reserved_before: int
+    reserved_after: int
+
+
+async def reconcile(
+    pool: Any,
+    payments: PaymentsClient,
+    *,
+    reservation_ttl_s: float,
+    repair: bool,
+    provider_concurrency: int = PROVIDER_CONCURRENCY,
+    batch_size: int = ORDER_BATCH,
+) -> Report:
+    """Check invariants 1-4 and stale reservations; with `repair`, recompute drifted `reserved`
+    figures (the only repair that is always safe). Never changes on_hand, never releases a
+    reservation an order still holds, never refunds."""
+    started = datetime.now(UTC)
+    async with db.transaction(pool) as conn:
+        bounds = await db.many(conn, Q.find_stock_out_of_bounds, _BoundsRow)
+        reserved = await db.many(conn, Q.find_reserved_drift, _ReservedRow)
+        ledger = await db.many(conn, Q.find_ledger_drift, _LedgerRow)
+        stale = await db.many(conn, Q.find_stale_reservations, _StaleRow, ttl_s=reservation_ttl_s)
+    drift = [_out_of_bounds(row) for row in bounds]
+    drift += await _reserved_drift(pool, reserved, repair=repair)
+    drift += [_ledger_drift(row) for row in ledger]
+    drift += [_stale_reservation(row, reservation_ttl_s) for row in stale]
+    payment_drift, payments_check = await _check_payments(
+        pool, payments, concurrency=provider_concurrency, batch_size=batch_size
+    )
+    drift += payment_drift
+    repaired = sum(d.repaired for d in drift)
+    return Report(
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        repair=repair,
+        payments=payments_check,
+        drift=drift,
+        found=len(drift),
+        repaired=repaired,
+        remaining=len(drift) - repaired,
+    )
+
+
+def _out_of_bounds(row: _BoundsRow) -> Drift:
+    return Drift(
+        OUT_OF_BOUNDS,
+        f"product {row.product_id}",
+        f"0 <= reserved <= on_hand ({row.on_hand})",
+        f"reserved {row.reserved}",
+        "report only: the check constraints should make this impossible; investigate",
+        product_id=row.product_id,
+    )
+
+
+async def _reserved_drift(pool: Any, rows: list[_ReservedRow], *, repair: bool) -> list[Drift]:
+    """Invariant 2. A drifted reserved is recomputed from the orders now in `reserved` when that
+    fits under on_hand: this also gives back what a final order left counted (it no longer is)."""
+    fixable = [r.product_id for r in rows if r.reserved is not None and r.on_hand is not None and r.held <= r.on_hand]
+    fixed = {r.product_id: r for r in await _recompute_reserved(pool, fixable)} if repair and fixable else {}
+    found = [_reserved_finding(row, repair=repair, fixed=fixed.get(row.product_id)) for row in rows]
+    return [d for d in found if d is not None]
+
+
+def _reserved_finding(row: _ReservedRow, *, repair: bool, fixed: _Recomputed | None) -> Drift | None:
+    subject, expected = f"product {row.product_id}", f"reserved {row.held}"
+    if row.reserved is None or row.on_hand is None:
+        action = "report only: reserved orders hold a product that has no stock row"
+        return Drift(RESERVED_DRIFT, subject, expected, "no stock row", action, product_id=row.product_id)
+    actual = f"reserved {row.reserved}"
+    if row.held > row.on_hand:
+        action = f"report only: reserved orders hold {row.held}, more than on_hand {row.on_hand}"
+        return Drift(RESERVED_DRIFT, subject, expected, actual, action, product_id=row.product_id)
+    if not repair:
+        action = "repairable: run with --repair"
+        return Drift(RESERVED_DRIFT, subject, expected, actual, action, product_id=row.product_id)
+    if fixed is None:
+        return None  # right already once locked: another reconciler repaired it meanwhile
+    return Drift(
+        RESERVED_DRIFT,
+        subject,
+        expected,
+        f"reserved {fixed.reserved_before}",
+        f"repaired: reserved set to {fixed.reserved_after}",
+        repaired=True,
+        product_id=row.product_id,
+    )
+
+
+async def _recompute_reserved(pool: Any, product_ids: list[int]) -> list[_Recomputed]:
+    """Lock the stock rows in product id order, then recompute, and log each row changed. No
+    order row is locked: every transaction that moves an order into or out of `reserved`
+    changes these stock rows in the same transaction, so it either committed before our lock
+    (we count it) or waits for it (and then applies its own change on top of our figure). The
+    recompute is a statement of its own so that its snapshot is taken once the locks are held."""
+    async with db.transaction(pool) as conn:
+        await db.many(conn, Q.lock_inventory_rows, _ProductId, product_ids=product_ids)
+        changed = await db.many(conn, Q.recompute_reserved, _Recomputed, product_ids=product_ids)
+    for row in changed:
+        log.warning(
+            "reconcile: product %d reserved %d -> %d (recomputed from the orders in reserved)",
+            row.product_id,
+            row.reserved_before,
+            row.reserved_after,
+            extra={
+                "product_id": row.product_id,
+                "reserved_before": row.reserved_before,
+                "reserved_after": row.reserved_after,
+            },
+        )
+    return changed
+
+
+def _ledger_drift(row: _LedgerRow) -> Drift:
+    return Drift(
+        LEDGER_DRIFT,
+        f"product {row.product_id}",
+        f"on_hand {row.ledger_total} (sum of the ledger)",
+        "no stock row" if row.on_hand is None else f"on_hand {row.on_hand}",
+        "report only: a human decides whether the count or the ledger is right",
+        product_id=row.product_id,
+    )
+
+
+def _stale_reservation(row: _StaleRow, ttl_s: float) -> Drift:
+    return Drift(
+        STALE_RESERVATION,
+        f"order {row.order_id}",
+        f"payment concluded within {ttl_s:.0f}s",
+        f"reserved {row.age_s:.0f}s ago, payment {row.payment_status} after {row.payment_attempts} tries",
+        "report only: never released while a charge may exist",
+        order_id=row.order_id,
+    )
+
+
+async def _check_payments(
+    pool: Any, payments: PaymentsClient, *, concurrency: int, batch_size: int
+) -> tuple[list[Drift], PaymentsCheck]:
+    """Invariant 4, for final orders only (an order in flight may be charged any moment): read
+    them in batches, look each up at the provider with at most `concurrency` lookups at once.
+    At the first lookup that gets no usable answer, stop and skip the check."""
+    gate = asyncio.Semaphore(concurrency)
+    errors: list[str] = []
+
+    async def charges_of(order_id: int) -> list[Charge]:
+        async with gate:
+            if errors:
+                return []
+            try:
+                return await payments.charges_for_reference(str(order_id))
+            except PaymentOutcomeUnknown as exc:
+                errors.append(f"payment provider unreachable: {exc or type(exc).__name__}")
+            except PaymentRejected as exc:
+                errors.append(f"payment provider refused the lookup: {exc}")
+            return []
+
+    drift: list[Drift] = []
+    checked, after_id = 0, 0
+    while True:
+        async with db.transaction(pool) as conn:
+            batch = await db.many(conn, Q.list_orders_to_verify, _OrderToVerify, after_id=after_id, limit=batch_size)
+        if not batch:
+            return drift, PaymentsCheck(checked=True, orders=checked)
+        async with asyncio.TaskGroup() as group:
+            lookups = [group.create_task(charges_of(order.id)) for order in batch]
+        if errors:
+            log.warning("reconcile: charges not checked: %s", errors[0])
+            return [], PaymentsCheck(checked=False, orders=checked, error=errors[0])
+        for order, lookup in zip(batch, lookups, strict=True):
+            drift += _charge_drift(order, lookup.result())
+        checked += len(batch)
+        after_id = batch[-1].id
+
+
+def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
+    succeeded = [c for c in charges if c.succeeded]
+    subject = f"order {order.id}"
+    described = ", ".join(f"{c.id} {c.amount_cents}" for c in succeeded)
+    if order.status != model.PROCESSED:
+        if not succeeded:
+            return []
+        return [
+            Drift(
+                CHARGE_WITHOUT_SALE,
+                subject,
+                f"no succeeded charge ({order.status})",
+                f"succeeded: {described}",
+                "charge without sale: refund needed (never automatic)",
+                order_id=order.id,
+            )
+        ]
+    expected = f"one succeeded charge of {order.total_cents}"
+    if not succeeded:
+        others = ", ".join(f"{c.id} {c.status}" for c in charges) or "no charge"
+        recorded = f"order records payment {order.payment_status}, charge {order.charge_id or '-'}"
+        return [
+            Drift(
+                MISSING_CHARGE,
+                subject,
+                expected,
+                f"{others} ({recorded})",
+                "report only: processed without a charge; investigate",
+                order_id=order.id,
+            )
+        ]
+    if len(succeeded) > 1:
+        return [
+            Drift(
+                DUPLICATE_CHARGES,
+                subject,
+                expected,
+                f"succeeded: {described}",
+                "refund needed for the extra charges (never automatic)",
+                order_id=order.id,
+            )
+        ]
+    if succeeded[0].amount_cents != order.total_cents:
+        return [
+            Drift(
+                CHARGE_AMOUNT,
+                subject,
+                expected,
+                f"succeeded: {described}",
+                "report only: charged a different amount; a human settles the difference",
+                order_id=order.id,
+            )
+        ]
+    return []
+
+
+def render_text(report: Report) -> str:
+    """The report as aligned columns and a summary line."""
+    lines = []
+    if report.drift:
+        table = [("KIND", "SUBJECT", "EXPECTED", "ACTUAL", "ACTION")]
+        table += [(d.kind, d.subject, d.expected, d.actual, d.action) for d in report.drift]
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        lines += ["  ".join([*(row[i].ljust(widths[i]) for i in range(4)), row[4]]) for row in table]
+    else:
+        lines.append("no drift")
+    if report.payments.checked:
+        orders = report.payments.orders
+        payments = f"charges of {orders} order{'' if orders == 1 else 's'} checked with the provider"
+    else:
+        payments = f"charges NOT checked ({report.payments.error})"
+    lines.append(
+        f"summary: {report.found} drift found, {report.repaired} repaired, {report.remaining} remaining; {payments}"
+    )
+    return "\n".join(lines)
+
+
+def render_json(report: Report) -> str:
+    return msgspec.json.format(msgspec.json.encode(report), indent=2).decode()
+
+
+def payments_client(settings: Settings) -> PaymentsClient:
+    return PaymentsClient(
+        settings.payments_url,
+        connect_timeout_s=settings.payments_connect_timeout_s,
+        read_timeout_s=settings.payments_read_timeout_s,
+        max_connections=PROVIDER_CONCURRENCY,
+    )
+
+
+async def run_reconcile(settings: Settings, database_url: str, *, repair: bool) -> Report:
+    """One reconciliation with a pool and a provider client of its own (the CLI's entry point)."""
+    pool = db.open_pool(database_url, min_size=1, max_size=2, name="invorder-reconcile")
+    await pool.open(wait=True, timeout=30)
+    try:
+        async with payments_client(settings) as payments:
+            return await reconcile(pool, payments, reservation_ttl_s=settings.reservation_ttl_s, repair=repair)
+    finally:
+        await pool.close()
+
+
+# -- the periodic job ---------------------------------------------------------------------------
+
+
+async def schedule_reconcile(
+    conn: db.Conn, settings: Settings, *, after_job: int | None = None, wait: bool = True
+) -> int | None:
+    """Enqueue the next `reconcile` job unless one is ready or running (the job `after_job`, the
+    caller's own, not counted): due now at start-up, one interval from now after a run. None when
+    one exists already or the interval is 0 (disabled)."""
+    if settings.reconcile_interval_s <= 0:
+        return None
+    run_after = None if after_job is None else datetime.now(UTC) + timedelta(seconds=settings.reconcile_interval_s)
+    return await enqueue_unique(
+        conn,
+        RECONCILE,
+        {},
+        except_job_id=after_job,
+        wait=wait,
+        priority=RECONCILE_PRIORITY,
+        run_after=run_after,
+        max_attempts=settings.job_max_attempts,
+    )
+
+
+async def seed_reconcile_job(pool: Any, settings: Settings) -> None:
+    """At worker start-up: enqueue the first `reconcile` job if none exists. Does not wait for
+    another process doing the same (the lock holder adds one or sees one). A database error is
+    logged, not raised: orders matter more than the schedule, which the next start seeds."""
+    try:
+        async with db.transaction(pool) as conn:
+            job_id = await schedule_reconcile(conn, settings, wait=False)
+    except (psycopg.Error, OSError) as exc:
+        log.warning("could not schedule the reconcile job: %s", exc)
+        return
+    if job_id is not None:
+        log.info("reconcile job %d scheduled", job_id, extra={"job_id": job_id})
+
+
+class ReconcileJob:
+    """The `reconcile` job handler: one reconciliation with repairs, then the next run scheduled.
+    A run that fails is logged and the next one scheduled all the same, so one bad run never
+    stops the schedule; if even scheduling fails (database down), the job is retried."""
+
+    def __init__(self, settings: Settings, payments: PaymentsClient) -> None:
+        self.settings = settings
+        self.payments = payments
+
+    async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
+        fields = {"job_id": job.id, "worker_id": ctx.worker_id}
+        try:
+            report = await reconcile(
+                ctx.pool, self.payments, reservation_ttl_s=self.settings.reservation_ttl_s, repair=True
+            )
+        except Exception:
+            log.exception("reconcile run failed", extra=fields)
+        else:
+            level = logging.WARNING if report.remaining or not report.payments.checked else logging.INFO
+            log.log(
+                level,
+                "reconcile: %d drift found, %d repaired, %d remaining%s",
+                report.found,
+                report.repaired,
+                report.remaining,
+                "" if report.payments.checked else f"; charges not checked ({report.payments.error})",
+                extra={**fields, "drift": [msgspec.structs.asdict(d) for d in report.drift if not d.repaired]},
+            )
+        async with db.transaction(ctx.pool) as conn:
+            await schedule_reconcile(conn, self.settings, after_job=job.id)
+        return Complete()
+
+
+def register_reconcile_handler(registry: Registry, settings: Settings, payments: PaymentsClient) -> None:
+    registry.register(RECONCILE, ReconcileJob(settings, payments))
