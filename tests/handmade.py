@@ -80,14 +80,16 @@ def order_total(sql: Any, order_id: int) -> int:
     return int(sql.execute("select total_cents from orders where id = %s", (order_id,)).fetchone()[0])
 
 
-def charge(payments_url: str, order_id: int, amount_cents: int, *, key: str | None = None) -> Charge:
-    """A charge at the payment simulator for the order, under its payment key unless `key` is given."""
+def charge(payments_url: str, order_id: int, amount_cents: int, *, key: str | None = None, sql: Any = None) -> Charge:
+    """A charge at the payment simulator for the order, under its payment key (read through
+    `sql`) unless `key` is given."""
+    if key is None:
+        created_at = sql.execute("select created_at from orders where id = %s", (order_id,)).fetchone()[0]
+        key = payment_key(order_id, created_at)
 
     async def run() -> Charge:
         async with PaymentsClient(payments_url) as client:
-            return await client.charge(
-                idempotency_key=key or payment_key(order_id), amount_cents=amount_cents, reference=str(order_id)
-            )
+            return await client.charge(idempotency_key=key, amount_cents=amount_cents, reference=str(order_id))
 
     return asyncio.run(run())
 

@@ -40,7 +40,12 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
     processes until Ctrl-C or SIGTERM; stop them all and return the exit status."""
     print(migrate_up(database_url), end="", file=sys.stderr)
     payments_url = f"http://127.0.0.1:{payments_port}"
-    env = {**os.environ, "DATABASE_URL": database_url, "INVORDER_PAYMENTS_URL": payments_url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INVORDER_PAYMENTS_URL": payments_url,
+        "INVORDER_DATA_DIR": settings.data_dir,
+    }
     me = [sys.executable, "-m", "invorder"]
     commands: list[tuple[str, list[str]]] = [
         (
@@ -56,7 +61,9 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
             ],
         ),
     ]
-    commands.append(("payments-sim", [*me, "payments-sim", "--port", str(payments_port), "--control"]))
+    sim_data = os.path.join(settings.data_dir, "payments-sim.sqlite3")
+    sim = [*me, "payments-sim", "--port", str(payments_port), "--control", "--data-file", sim_data]
+    commands.append(("payments-sim", sim))
     commands += [(f"worker-{n}", [*me, "worker"]) for n in range(1, workers + 1)]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, command in commands:

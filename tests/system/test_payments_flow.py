@@ -193,3 +193,27 @@ def test_500_orders_under_faults_and_sigkills_end_consistent(
     check_payments(sql, charges)
     statuses = dict(sql.execute("select status, count(*) from orders group by status").fetchall())
     assert statuses.get("processed", 0) > 100 and statuses.get("failed", 0) > 50, statuses
+
+
+def test_a_rebuilt_database_reusing_order_ids_never_collides_with_old_charges(
+    system: dict[str, Any], payments_sim: LiveProcess, pg_admin_url: str, template_database: str
+) -> None:
+    from invorder.db import with_database
+    from tests.conftest import create_database, drop_database
+
+    api = system["api"]
+    first = order(api, place(api, stocked_product(api), 1), wait=20)
+    assert first["status"] == "processed"
+    # A new database (a rebuilt shop) on the same provider account: order ids start again at 1.
+    name = create_database(pg_admin_url, template=template_database)
+    env = {**system["env"], "DATABASE_URL": with_database(pg_admin_url, name)}
+    api2, worker2 = start_api(env), start_worker(env, concurrency=4)
+    try:
+        again = order(api2, place(api2, stocked_product(api2), 2), wait=20)
+        assert again["id"] == first["id"]
+        assert again["status"] == "processed", again
+        assert again["payment"]["charge_id"] != first["payment"]["charge_id"]
+    finally:
+        worker2.stop()
+        api2.stop()
+        drop_database(pg_admin_url, name)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
+from invorder.orders.model import OrderRow
 from invorder.payments.client import (
     Charge,
     PaymentOutcomeUnknown,
@@ -19,9 +21,11 @@ from invorder.payments.client import (
 log = logging.getLogger(__name__)
 
 
-def payment_key(order_id: int) -> str:
-    """The idempotency key of every charge attempt of this order: the same for every try."""
-    return f"invorder-order-{order_id}"
+def payment_key(order_id: int, created_at: datetime) -> str:
+    """The idempotency key of every charge attempt of this order: the same for every try, and
+    different for any other order, even one that reuses the id in a rebuilt database talking
+    to the same provider account (the placement time is part of the key)."""
+    return f"invorder-order-{order_id}-{int(created_at.timestamp() * 1_000_000)}"
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,13 @@ class PaymentGateway:
         self.client = client
         self.breaker = breaker
 
-    async def charge(self, order_id: int, amount_cents: int) -> ChargeResult:
-        """Charge (or replay the charge of) `order_id`. Never raises for provider trouble."""
+    async def charge(self, order: OrderRow) -> ChargeResult:
+        """Charge (or replay the charge of) `order`'s total. Never raises for provider trouble."""
         try:
             charge = await self.client.charge(
-                idempotency_key=payment_key(order_id), amount_cents=amount_cents, reference=str(order_id)
+                idempotency_key=payment_key(order.id, order.created_at),
+                amount_cents=order.total_cents,
+                reference=str(order.id),
             )
         except (PaymentOutcomeUnknown, PaymentRejected) as exc:
             self.breaker.record(ok=False)
@@ -95,11 +101,11 @@ class PaymentGateway:
         self.breaker.record(ok=True)
         return ChargeResult(charge)
 
-    async def confirm_no_charge(self, order_id: int) -> bool | None:
+    async def confirm_no_charge(self, order: OrderRow) -> bool | None:
         """True when the provider says no charge exists for this order's key, False when one
         does, None when it cannot say."""
         try:
-            found = await self.client.find_charge(idempotency_key=payment_key(order_id))
+            found = await self.client.find_charge(idempotency_key=payment_key(order.id, order.created_at))
         except (PaymentOutcomeUnknown, PaymentRejected):
             self.breaker.record(ok=False)
             return None

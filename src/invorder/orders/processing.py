@@ -81,9 +81,9 @@ class OrderProcessor:
                 order = await self._start_payment(conn, order)
         # Step 2, outside any transaction: the provider may take seconds, and no lock is held.
         if ask_only:
-            no_charge = await self.payments.confirm_no_charge(order_id)
+            no_charge = await self.payments.confirm_no_charge(order)
         else:
-            result = await self.payments.charge(order_id, order.total_cents)
+            result = await self.payments.charge(order)
         # Step 3, one transaction: apply what the provider said, if this run still may.
         async with db.transaction(ctx.pool) as conn:
             current = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
@@ -144,7 +144,7 @@ class OrderProcessor:
         started = await move_order(conn, order, payment_status=status, payment_attempts=attempt)
         details = {
             "payment_attempt": attempt,
-            "idempotency_key": payment_key(order.id),
+            "idempotency_key": payment_key(order.id, order.created_at),
             "amount_cents": order.total_cents,
         }
         await log_order(conn, order.id, order.attempts, "payment_started", details=details)
