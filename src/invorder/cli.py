@@ -19,7 +19,8 @@ log = logging.getLogger("invorder.cli")
 EMBEDDED_DATABASE = "invorder"
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+def setup(**overrides: Any) -> Settings:
+    """Every command starts here: settings read once (flags given as `overrides`), logging set."""
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
     return settings
@@ -77,8 +78,7 @@ def dev(
     """Everything in one process tree: embedded Postgres, migrations, API, workers, payment simulator."""
     from invorder.devserver import run_dev
 
-    settings = load_settings(host=host, port=port, data_dir=data_dir)
-    configure_logging(settings.log_level)
+    settings = setup(host=host, port=port, data_dir=data_dir)
     with database_url(settings) as url:
         sys.exit(run_dev(settings, url, workers=workers, payments_port=payments_port, reload=reload))
 
@@ -98,8 +98,7 @@ def serve(host: str | None, port: int | None, processes: int, reload: bool) -> N
     """Serve the HTTP API (granian)."""
     from invorder.devserver import serve_api
 
-    settings = load_settings(host=host, port=port)
-    configure_logging(settings.log_level)
+    settings = setup(host=host, port=port)
     with database_url(settings) as url:
         serve_api(settings, url, processes=processes, reload=reload)
 
@@ -116,8 +115,7 @@ def worker(concurrency: int | None, drain: bool) -> None:
     """Process background jobs (any number of these may run against one database)."""
     from invorder.workers import run_invorder_worker, run_with_fast_loop
 
-    settings = load_settings(worker_concurrency=concurrency)
-    configure_logging(settings.log_level)
+    settings = setup(worker_concurrency=concurrency)
     with database_url(settings) as url:
         run_with_fast_loop(run_invorder_worker(settings, url, drain=drain))
 
@@ -166,8 +164,7 @@ def payments_sim(
     """The payment provider simulator (an external service stand-in)."""
     from invorder.payments.simulator import SimulatorConfig, serve_simulator
 
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = setup()
     config = SimulatorConfig(
         latency_ms=latency_ms,
         decline_rate=decline_rate,
@@ -197,8 +194,7 @@ def reconcile(repair: bool, as_json: bool) -> None:
 
     from invorder.reconcile import render_json, render_text, run_reconcile
 
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = setup()
     with database_url(settings) as url:
         report = asyncio.run(run_reconcile(settings, url, repair=repair))
     click.echo(render_json(report) if as_json else render_text(report))
@@ -223,8 +219,7 @@ def inventory_import(file: Path) -> None:
     from invorder.catalog.stock_import import render_text, run_stock_import
     from invorder.orders.placement import wake_orders_waiting_for
 
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = setup()
     on_restock(wake_orders_waiting_for)  # restocked products wake the orders waiting for them, as in the API
     with database_url(settings) as url:
         report = asyncio.run(run_stock_import(url, file))
@@ -242,8 +237,7 @@ def migrate_up_command() -> None:
     """Create the database if needed and apply every pending migration."""
     from invorder.migrate import migrate_up
 
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = setup()
     with database_url(settings) as url:
         _run_dbmate_step(lambda: migrate_up(url))
 
@@ -253,8 +247,7 @@ def migrate_status_command() -> None:
     """List applied and pending migrations."""
     from invorder.migrate import migration_status
 
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = setup()
     with database_url(settings) as url:
         _run_dbmate_step(lambda: migration_status(url))
 
