@@ -1,0 +1,35 @@
+"""Every Prometheus metric invorder exports, defined once; each process serves its own."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+# Queue (worker processes, on `invorder worker --metrics-port`).
+JOBS_CLAIMED = Counter("invorder_jobs_claimed", "Jobs claimed by this worker.", ["kind"])
+JOBS_SUCCEEDED = Counter("invorder_jobs_succeeded", "Jobs that finished (and were deleted).", ["kind"])
+JOBS_SNOOZED = Counter(
+    "invorder_jobs_snoozed", "Jobs put back to wait without using an attempt (e.g. waiting for stock).", ["kind"]
+)
+JOBS_RETRIED = Counter("invorder_jobs_retried", "Failed attempts put back for a retry after a backoff.", ["kind"])
+JOBS_DEAD = Counter("invorder_jobs_dead", "Jobs that used their last attempt and went dead.", ["kind"])
+JOBS_HANDED_BACK = Counter("invorder_jobs_handed_back", "Jobs handed back unfinished at shutdown.", ["kind"])
+JOB_DURATION = Histogram(
+    "invorder_job_duration_seconds",
+    "Time a handler ran per attempt.",
+    ["kind"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# Payments (worker processes): one count per answer (or lack of one) from the provider.
+PAYMENT_OUTCOMES = Counter(
+    "invorder_payment_outcomes",
+    "Charge attempts by outcome: succeeded, declined, unknown (5xx, timeout, lost answer), unreachable, breaker_open.",
+    ["outcome"],
+)
+
+# The optional Redis cache (API processes).
+CACHE_REQUESTS = Counter(
+    "invorder_cache_requests",
+    "Cache lookups by cache and result: hit, miss, error (Redis unset counts nothing).",
+    ["cache", "result"],
+)
