@@ -111,11 +111,17 @@ def serve(host: str | None, port: int | None, processes: int, reload: bool) -> N
     help="Jobs in hand at once [INVORDER_WORKER_CONCURRENCY, 16].",
 )
 @click.option("--drain", is_flag=True, help="Exit once no job is ready (for benchmarks and scripts).")
-def worker(concurrency: int | None, drain: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics on http://INVORDER_HOST:PORT/metrics [INVORDER_METRICS_PORT].",
+)
+def worker(concurrency: int | None, drain: bool, metrics_port: int | None) -> None:
     """Process background jobs (any number of these may run against one database)."""
     from invorder.workers import run_invorder_worker, run_with_fast_loop
 
-    settings = setup(worker_concurrency=concurrency)
+    settings = setup(worker_concurrency=concurrency, metrics_port=metrics_port)
     with database_url(settings) as url:
         run_with_fast_loop(run_invorder_worker(settings, url, drain=drain))
 
@@ -225,6 +231,15 @@ def inventory_import(file: Path) -> None:
         report = asyncio.run(run_stock_import(url, file))
     click.echo(render_text(report))
     sys.exit(report.exit_code)
+
+
+def _add_jobs_group() -> None:
+    from invorder.jobs_cli import jobs
+
+    main.add_command(jobs)
+
+
+_add_jobs_group()
 
 
 @main.group()

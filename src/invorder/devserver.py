@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +24,11 @@ def serve_api(settings: Settings, database_url: str, *, processes: int = 1, relo
     from granian.constants import Interfaces
 
     os.environ["DATABASE_URL"] = database_url  # granian's workers build the app from the environment
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several API processes: each writes its metrics where /metrics (in any of them) reads all.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="invorder-metrics-")
     Granian(
         "invorder.api.app:create_app_from_env",
         factory=True,
@@ -40,11 +46,14 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
     processes until Ctrl-C or SIGTERM; stop them all and return the exit status."""
     print(migrate_up(database_url), end="", file=sys.stderr)
     payments_url = f"http://127.0.0.1:{payments_port}"
+    # The ops API needs a token: a fresh one per run unless one is set.
+    admin_token = settings.admin_token or secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "INVORDER_PAYMENTS_URL": payments_url,
         "INVORDER_DATA_DIR": settings.data_dir,
+        "INVORDER_ADMIN_TOKEN": admin_token,
     }
     me = [sys.executable, "-m", "invorder"]
     commands: list[tuple[str, list[str]]] = [
@@ -75,6 +84,10 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
         f"  API              {base}/api/v1\n"
         f"  OpenAPI docs     {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
         f"  Payment sim      {payments_url}  (faults: GET/PUT {payments_url}/_sim/config)\n"
+        f"  Metrics          {base}/metrics\n"
+        f"  Ops API          {base}/api/v1/ops/stats  (Authorization: Bearer {admin_token})\n"
+        f"  Admin token      {admin_token}"
+        f"{'' if settings.admin_token else '  (generated for this run; set INVORDER_ADMIN_TOKEN to choose it)'}\n"
         f"  Database         {database_url}\n"
         f"  Data kept in     {os.path.abspath(settings.data_dir)}\n",
         file=sys.stderr,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass
@@ -21,6 +22,7 @@ class InvorderError(Exception):
     status = 500
     title = "Internal error"
     slug = "internal"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __str__(self) -> str:
         return self.detail
@@ -60,6 +62,7 @@ class Unauthorized(InvorderError):
     status = 401
     title = "Unauthorized"
     slug = "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="invorder-ops"'}
 
 
 class Forbidden(InvorderError):

@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     migrate_retry_max_s: float = 30.0
     # queue and worker
     worker_concurrency: int = 16
+    # a worker's Prometheus endpoint (`invorder worker --metrics-port`); unset: none
+    metrics_port: int | None = None
     job_lease_s: float = 30.0
     job_poll_interval_s: float = 1.0
     job_max_attempts: int = 10

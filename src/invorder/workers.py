@@ -47,6 +47,10 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
     # Each job in hand holds at most one connection at a time; a few more serve the claim,
     # the completer, lease renewal and rescue.
     pool_size = min(settings.worker_concurrency, settings.pool_max_size) + 4
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
     payments = payment_gateway(settings)
 
     async def seed(pool: Any) -> None:

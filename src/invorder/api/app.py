@@ -17,7 +17,9 @@ from invorder.api.categories import CategoryController
 from invorder.api.deps import provide_pool, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
+from invorder.api.metrics import PROMETHEUS, metrics_endpoint
 from invorder.api.middleware import request_logging_middleware
+from invorder.api.ops import OpsController
 from invorder.api.orders import OrderController
 from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
@@ -55,12 +57,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[ProductController, CategoryController, InventoryController, OrderController],
+        route_handlers=[ProductController, CategoryController, InventoryController, OrderController, OpsController],
         before_request=check_json_body,
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None
     return Litestar(
-        route_handlers=[api, healthz, readyz],
+        route_handlers=[api, healthz, readyz, metrics_endpoint],
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_logging_middleware],
+        middleware=[request_logging_middleware, PROMETHEUS.middleware],
         cors_config=cors,
         openapi_config=OpenAPIConfig(
             title="invorder",

@@ -10,6 +10,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from invorder.logs import log_context
+
 log = logging.getLogger("invorder.access")
 
 
@@ -34,7 +36,8 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_wrapper)
+            with log_context(request_id=request_id):
+                await app(scope, receive, send_wrapper)
         finally:
             log.info(
                 "%s %s %s %.1fms",
@@ -42,7 +45,7 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
                 scope["path"],
                 status,
                 (time.perf_counter() - started) * 1000,
-                extra={"request_id": request_id, "status": status},
+                extra={"request_id": request_id, "status": status, "method": scope["method"]},
             )
 
     return middleware

@@ -42,6 +42,7 @@ def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Resp
         exc.detail,
         exc.slug,
         [{"field": e.field, "message": e.message} for e in exc.errors],
+        headers=exc.headers or None,
     )
 
 

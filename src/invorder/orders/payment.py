@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders.model import OrderRow
 from invorder.payments.client import (
     Charge,
@@ -97,8 +98,10 @@ class PaymentGateway:
         except (PaymentOutcomeUnknown, PaymentRejected) as exc:
             self.breaker.record(ok=False)
             delivered = not isinstance(exc, PaymentProviderUnreachable)
+            PAYMENT_OUTCOMES.labels("unknown" if delivered else "unreachable").inc()
             return ChargeResult(None, str(exc) or type(exc).__name__, delivered=delivered)
         self.breaker.record(ok=True)
+        PAYMENT_OUTCOMES.labels("succeeded" if charge.succeeded else "declined").inc()
         return ChargeResult(charge)
 
     async def confirm_no_charge(self, order: OrderRow) -> bool | None:

@@ -12,6 +12,8 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.logs import log_context
+from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
@@ -61,6 +63,10 @@ class OrderProcessor:
 
     async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
         order_id = int(job.payload["order_id"])
+        with log_context(order_id=order_id):
+            return await self._process(order_id, job, ctx)
+
+    async def _process(self, order_id: int, job: Job, ctx: JobContext) -> Outcome:
         fields = {"order_id": order_id, "job_id": job.id, "worker_id": ctx.worker_id}
         # Step 1, one transaction: reserve the stock (when pending) and record that a charge
         # request is about to go out.
@@ -75,6 +81,7 @@ class OrderProcessor:
                 order = reserved
             paused = self.payments.breaker.acquire()
             if paused:  # the provider is failing: wait without spending a try
+                PAYMENT_OUTCOMES.labels("breaker_open").inc()
                 return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
             ask_only = order.payment_attempts >= self.policy.payment_max_attempts
             if not ask_only:

@@ -9,7 +9,9 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,8 @@ from typing import Any
 import msgspec
 import psycopg
 
-from invorder import db
+from invorder import db, metrics
+from invorder.logs import log_context
 from invorder.queue.completer import Completer
 from invorder.queue.jobs import Complete, Job, JobContext, backoff_s
 from invorder.queue.registry import Registry
@@ -36,6 +39,7 @@ class WorkerConfig:
     retry_base_s: float = 1.0
     retry_max_s: float = 300.0
     shutdown_timeout_s: float = 15.0
+    heartbeat_s: float = 5.0  # how often the worker writes its queue_workers row and throughput
     drain: bool = False  # exit once no job is ready (benchmarks, tests)
 
 
@@ -66,6 +70,10 @@ class Worker:
         self._completer = Completer(pool, self.id, self._held)
         self._context = JobContext(pool=pool, worker_id=self.id)
         self.claimed = 0
+        # Totals since start, and per-kind counts not yet added to job_throughput.
+        self.done = 0
+        self.failed = 0
+        self._unreported: dict[str, Counter[str]] = {}
 
     def stop(self) -> None:
         """Stop claiming; `run` finishes what is in hand (or hands it back) and returns."""
@@ -86,6 +94,7 @@ class Worker:
             asyncio.create_task(self._renew_leases(), name="lease-renewer"),
             asyncio.create_task(self._rescue_expired(), name="rescuer"),
             asyncio.create_task(self._listen(), name="listener"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
         ]
         try:
             await self._produce()
@@ -96,6 +105,7 @@ class Worker:
             for task in [*helpers, completer]:
                 task.cancel()
             await asyncio.gather(*helpers, completer, return_exceptions=True)
+            await self._report(stopped=True)
         log.info("worker %s stopped", self.id, extra={"worker_id": self.id})
 
     # -- producer -------------------------------------------------------------------------
@@ -139,6 +149,8 @@ class Worker:
                 lease_s=self.config.lease_s,
             )
         self.claimed += len(jobs)
+        for job in jobs:
+            metrics.JOBS_CLAIMED.labels(job.kind).inc()
         return jobs
 
     def _start(self, job: Job) -> None:
@@ -156,14 +168,21 @@ class Worker:
     # -- executor -------------------------------------------------------------------------
 
     async def _execute(self, job: Job) -> None:
+        started = time.perf_counter()
         try:
-            outcome = await self.registry.handler(job.kind)(job, self._context)
+            with log_context(job_id=job.id, kind=job.kind):
+                outcome = await self.registry.handler(job.kind)(job, self._context)
         except asyncio.CancelledError:
             self._completer.release(job.id, delay_s=0, error="handed back: worker stopped", failed=False)
+            metrics.JOBS_HANDED_BACK.labels(job.kind).inc()
             raise
         except Exception as exc:
             delay = backoff_s(job.attempts, base_s=self.config.retry_base_s, max_s=self.config.retry_max_s)
             last = job.attempts >= job.max_attempts
+            self._count(job.kind, "failed")
+            if last:
+                self._count(job.kind, "dead")
+            (metrics.JOBS_DEAD if last else metrics.JOBS_RETRIED).labels(job.kind).inc()
             log.exception(
                 "job %d (%s) failed on attempt %d/%d; %s",
                 job.id,
@@ -177,11 +196,22 @@ class Worker:
         else:
             if isinstance(outcome, Complete):
                 self._completer.complete(job.id)
+                self._count(job.kind, "done")
+                metrics.JOBS_SUCCEEDED.labels(job.kind).inc()
             else:
                 self._completer.release(job.id, delay_s=outcome.delay_s, error=outcome.reason or None, failed=False)
+                metrics.JOBS_SNOOZED.labels(job.kind).inc()
         finally:
+            metrics.JOB_DURATION.labels(job.kind).observe(time.perf_counter() - started)
             self._running.pop(job.id, None)
             self._slot_free.set()
+
+    def _count(self, kind: str, what: str) -> None:
+        self._unreported.setdefault(kind, Counter())[what] += 1
+        if what == "done":
+            self.done += 1
+        elif what == "failed":
+            self.failed += 1
 
     async def _finish_in_flight(self) -> None:
         if not self._running:
@@ -234,6 +264,49 @@ class Worker:
                 )
                 self._wake.set()
             await asyncio.sleep(interval)
+
+    async def _heartbeat(self) -> None:
+        beats = 0
+        while True:
+            await self._report(prune=beats % 60 == 0)
+            beats += 1
+            await asyncio.sleep(self.config.heartbeat_s)
+
+    async def _report(self, *, stopped: bool = False, prune: bool = False) -> None:
+        """Write this worker's queue_workers row and add its counts since the last report to
+        job_throughput (both for operators and the dashboard); on a database error keep the
+        counts for the next report."""
+        counts, self._unreported = self._unreported, {}
+        kinds = sorted(counts)
+        try:
+            async with db.transaction(self.pool) as conn:
+                await db.execute(
+                    conn,
+                    Q.heartbeat_queue_worker,
+                    worker_id=self.id,
+                    kinds=self.registry.kinds,
+                    concurrency=self.config.concurrency,
+                    jobs_in_hand=len(self._running),
+                    jobs_done=self.done,
+                    jobs_failed=self.failed,
+                )
+                if kinds:
+                    await db.execute(
+                        conn,
+                        Q.add_job_throughput,
+                        kinds=kinds,
+                        done=[counts[k]["done"] for k in kinds],
+                        failed=[counts[k]["failed"] for k in kinds],
+                        dead=[counts[k]["dead"] for k in kinds],
+                    )
+                if stopped:
+                    await db.execute(conn, Q.stop_queue_worker, worker_id=self.id)
+                if prune:
+                    await db.execute(conn, Q.prune_queue_history)
+        except Exception as exc:  # the report is for people: never let it stop the worker
+            log.warning("could not write the worker's heartbeat: %s", exc, extra={"worker_id": self.id})
+            for kind, counter in counts.items():
+                self._unreported.setdefault(kind, Counter()).update(counter)
 
     async def _listen(self) -> None:
         """LISTEN on a direct session (not through a transaction-mode pooler); polling covers

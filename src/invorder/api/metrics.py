@@ -1,0 +1,70 @@
+"""`GET /metrics` in Prometheus' text format: this process's counters (requests by route and
+status with latency histograms, cache lookups) plus queue depth, the oldest ready job's age
+and orders by status, read from the database at scrape time."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from litestar import Response, get
+from litestar.plugins.prometheus import PrometheusConfig
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
+
+from invorder.api.deps import PoolDep
+from invorder.queue import admin
+
+log = logging.getLogger(__name__)
+
+# Requests by route template (not raw path: ids would explode the label set), method and status.
+PROMETHEUS = PrometheusConfig(app_name="invorder", prefix="invorder_http", group_path=True, exclude=["/metrics"])
+
+
+def _process_registry() -> Any:
+    """The registry of this process, or of every API process when granian runs several
+    (`invorder serve --processes N` sets PROMETHEUS_MULTIPROC_DIR)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+async def _database_metrics(pool: Any) -> bytes:
+    """Gauges read from the queue_depth and order_pipeline views now, in a registry of their own
+    (they describe the database, not this process)."""
+    registry = CollectorRegistry()
+    jobs = Gauge("invorder_queue_jobs", "Jobs in the queue by kind and status.", ["kind", "status"], registry=registry)
+    oldest = Gauge(
+        "invorder_queue_oldest_ready_age_seconds",
+        "How long the oldest ready job of a kind has waited past its run_after (0: none waits).",
+        ["kind"],
+        registry=registry,
+    )
+    orders = Gauge("invorder_orders", "Orders by status.", ["status"], registry=registry)
+    workers = Gauge(
+        "invorder_queue_workers_alive", "Worker processes that sent a heartbeat in the last minute.", registry=registry
+    )
+    up = Gauge("invorder_database_up", "1 when the database answered this scrape.", registry=registry)
+    try:
+        stats = await admin.queue_stats(pool, throughput_minutes=1, list_limit=1)
+    except Exception as exc:  # a scrape still answers, with the process's own metrics
+        log.warning("metrics: database unavailable: %s", exc)
+        up.set(0)
+        return generate_latest(registry)
+    up.set(1)
+    for q in stats.queues:
+        for status in ("ready", "scheduled", "running", "dead", "cancelled"):
+            jobs.labels(q.kind, status).set(getattr(q, status))
+        oldest.labels(q.kind).set(q.oldest_ready_age_s)
+    for o in stats.orders:
+        orders.labels(o.status).set(o.orders)
+    workers.set(sum(w.alive for w in stats.workers))
+    return generate_latest(registry)
+
+
+@get("/metrics", include_in_schema=False, tags=["health"])
+async def metrics_endpoint(pool: PoolDep) -> Response[bytes]:
+    body = generate_latest(_process_registry()) + await _database_metrics(pool)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

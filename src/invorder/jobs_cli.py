@@ -1,0 +1,310 @@
+"""`invorder jobs ...`: the job administration commands, printing rich tables (or `--json`)
+of what `invorder.queue.admin` answers."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from invorder import db
+from invorder.errors import InvorderError
+from invorder.queue import admin
+
+T = TypeVar("T")
+
+
+def _console() -> Console:
+    # Piped output keeps whole lines (no wrapping at 80 columns) and no colour codes.
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def default_actor() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `fn(pool)` against the configured database; domain errors end the command with a
+    message and exit code 2 (bad input) or 1 (anything else)."""
+    from invorder.cli import database_url, setup
+
+    settings = setup()
+
+    async def go(url: str) -> T:
+        pool = db.open_pool(url, min_size=1, max_size=2, name="invorder-jobs-cli")
+        await pool.open(wait=True, timeout=30)
+        try:
+            return await fn(pool)
+        finally:
+            await pool.close()
+
+    with database_url(settings) as url:
+        try:
+            return asyncio.run(go(url))
+        except InvorderError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            raise SystemExit(2 if exc.status in (400, 422) else 1) from None
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@click.group()
+def jobs() -> None:
+    """Inspect and administer the job queue (the `jobs` table)."""
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+
+
+@jobs.command()
+@json_option
+def stats(as_json: bool) -> None:
+    """Queue depth and lag per kind, workers, throughput, orders by status, stuck jobs, failures."""
+    result = _run(lambda pool: admin.queue_stats(pool))
+    if as_json:
+        _echo_json(result)
+        return
+    console = _console()
+    table = Table(title="Queues", title_justify="left")
+    for column in ("kind", "ready", "scheduled", "running", "dead", "cancelled", "oldest ready waits"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for q in result.queues:
+        table.add_row(
+            q.kind,
+            str(q.ready),
+            str(q.scheduled),
+            str(q.running),
+            str(q.dead),
+            str(q.cancelled),
+            _age(q.oldest_ready_age_s),
+        )
+    if not result.queues:
+        table.add_row("(no jobs)", "", "", "", "", "", "")
+    console.print(table)
+
+    workers = Table(title="Workers (seen in the last 10 minutes)", title_justify="left")
+    for column in ("worker", "alive", "in hand", "concurrency", "done", "failed", "last seen", "started"):
+        workers.add_column(column)
+    for w in result.workers:
+        alive = "yes" if w.alive else ("stopped" if w.stopped_at else "no heartbeat")
+        workers.add_row(
+            w.worker_id,
+            alive,
+            str(w.jobs_in_hand),
+            str(w.concurrency),
+            str(w.jobs_done),
+            str(w.jobs_failed),
+            _when(w.last_seen_at),
+            _when(w.started_at),
+        )
+    console.print(workers)
+
+    done = sum(t.done for t in result.throughput)
+    minutes = max(1, len(result.throughput))
+    console.print(
+        f"Throughput, last 30 minutes: {done} jobs done, {sum(t.failed for t in result.throughput)} failed, "
+        f"{sum(t.dead for t in result.throughput)} dead ({done / minutes:.0f} done per active minute)"
+    )
+
+    orders = Table(title="Orders", title_justify="left")
+    for column in ("status", "orders", "oldest", "placed last hour", "finished last hour"):
+        orders.add_column(column)
+    for o in result.orders:
+        orders.add_row(
+            o.status, str(o.orders), _age(o.oldest_age_s), str(o.created_last_hour), str(o.finished_last_hour)
+        )
+    console.print(orders)
+
+    if result.stuck:
+        stuck = Table(title="Stuck jobs", title_justify="left")
+        for column in ("id", "kind", "status", "for", "reason", "last error"):
+            stuck.add_column(column)
+        for s in result.stuck:
+            stuck.add_row(str(s.id), s.kind, s.status, _age(s.stuck_for_s), s.reason, _short(s.last_error, 50))
+        console.print(stuck)
+    else:
+        console.print("Stuck jobs: none")
+    if result.recent_failures:
+        _print_failures(console, result.recent_failures)
+
+
+def _print_failures(console: Console, failures: list[admin.FailureRow]) -> None:
+    table = Table(title="Latest failures", title_justify="left")
+    for column in ("id", "kind", "status", "attempts", "when", "error"):
+        table.add_column(column)
+    for f in failures:
+        table.add_row(
+            str(f.id), f.kind, f.status, f"{f.attempts}/{f.max_attempts}", _when(f.updated_at), _short(f.last_error)
+        )
+    console.print(table)
+
+
+@jobs.command("list")
+@click.option("--kind", default=None, help="Only jobs of this kind.")
+@click.option("--status", type=click.Choice(admin.JOB_STATUSES), default=None, help="Only jobs in this status.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--after", "after_id", type=click.IntRange(0), default=0, help="Start after this job id (paging).")
+@json_option
+def list_command(kind: str | None, status: str | None, limit: int, after_id: int, as_json: bool) -> None:
+    """Jobs by id, filtered by kind and status."""
+    found = _run(lambda pool: admin.list_jobs(pool, kind=kind, status=status, after_id=after_id, limit=limit))
+    if as_json:
+        _echo_json(found)
+        return
+    table = Table()
+    for column in ("id", "kind", "status", "attempts", "run after", "lease owner", "payload", "last error"):
+        table.add_column(column)
+    for j in found:
+        table.add_row(
+            str(j.id),
+            j.kind,
+            j.status,
+            f"{j.attempts}/{j.max_attempts}",
+            _when(j.run_after),
+            j.lease_owner or "",
+            _short(msgspec.json.encode(j.payload).decode(), 40),
+            _short(j.last_error, 50),
+        )
+    console = _console()
+    console.print(table)
+    if len(found) == limit:
+        console.print(f"more: --after {found[-1].id}")
+
+
+@jobs.command()
+@click.argument("job_id", type=click.IntRange(1))
+@json_option
+def show(job_id: int, as_json: bool) -> None:
+    """One job, every field."""
+    job = _run(lambda pool: admin.get_job(pool, job_id))
+    if as_json:
+        _echo_json(job)
+        return
+    table = Table(show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for field in job.__struct_fields__:
+        value = getattr(job, field)
+        if isinstance(value, datetime):
+            value = _when(value)
+        elif isinstance(value, dict):
+            value = msgspec.json.encode(value).decode()
+        table.add_row(field, "" if value is None else str(value))
+    _console().print(table)
+
+
+actor_option = click.option("--actor", default=None, help="Who is acting, for the action log [user@host].")
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1, required=True, type=click.IntRange(1))
+@actor_option
+@json_option
+def retry(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
+    """Run dead, cancelled or later-scheduled jobs now, with fresh attempts."""
+    who = actor or default_actor()
+    result = _run(lambda pool: admin.retry_jobs(pool, list(job_ids), actor=who))
+    _print_action(result, "retried", as_json)
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1, required=True, type=click.IntRange(1))
+@actor_option
+@json_option
+def cancel(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
+    """Give up ready or dead jobs (kept as cancelled until purged). A cancelled process_order
+    job leaves its order as it is: cancel the order itself with POST /orders/{id}/cancel."""
+    who = actor or default_actor()
+    result = _run(lambda pool: admin.cancel_jobs(pool, list(job_ids), actor=who))
+    _print_action(result, "cancelled", as_json)
+
+
+def _print_action(result: admin.ActionResult, verb: str, as_json: bool) -> None:
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(f"{verb}: {' '.join(map(str, result.affected)) or 'none'}")
+        if result.skipped:
+            click.echo(f"left alone (running, finished or in another state): {' '.join(map(str, result.skipped))}")
+    if not result.affected:
+        raise SystemExit(1)
+
+
+@jobs.command()
+@click.option("--older-than", required=True, help="Age since the job last changed: 90s, 15m, 12h, 7d, 2w.")
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(admin.PURGEABLE_STATUSES),
+    multiple=True,
+    help="Purge only these (repeatable) [dead and cancelled].",
+)
+@actor_option
+@json_option
+def purge(older_than: str, statuses: tuple[str, ...], actor: str | None, as_json: bool) -> None:
+    """Delete dead and cancelled jobs that last changed before --older-than (in batches)."""
+    try:
+        seconds = admin.parse_duration(older_than)
+    except InvorderError as exc:
+        raise click.BadParameter(exc.detail, param_hint="--older-than") from None
+    chosen = statuses or admin.PURGEABLE_STATUSES
+    who = actor or default_actor()
+    purged = _run(lambda pool: admin.purge_jobs(pool, older_than_s=seconds, statuses=chosen, actor=who))
+    if as_json:
+        _echo_json({"purged": purged, "older_than_s": seconds, "statuses": list(chosen)})
+    else:
+        click.echo(f"purged {purged} {' and '.join(chosen)} job{'s' if purged != 1 else ''} older than {older_than}")
+
+
+@jobs.command()
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@json_option
+def actions(limit: int, as_json: bool) -> None:
+    """The latest operator actions on jobs: who did what, when."""
+    found = _run(lambda pool: admin.list_admin_actions(pool, limit=limit))
+    if as_json:
+        _echo_json(found)
+        return
+    table = Table()
+    for column in ("when", "actor", "action", "jobs", "affected", "details"):
+        table.add_column(column)
+    for a in found:
+        table.add_row(
+            _when(a.acted_at),
+            a.actor,
+            a.action,
+            _short(" ".join(map(str, a.job_ids)), 40),
+            str(a.affected),
+            msgspec.json.encode(a.details).decode(),
+        )
+    _console().print(table)

@@ -1,0 +1,280 @@
+"""Job administration for operators: queue statistics, listing and reading jobs, and the
+actions (retry, cancel, purge), each recorded in `job_admin_actions` with who and when.
+The CLI (`invorder jobs`) and the ops API call these; neither holds SQL of its own."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from invorder import db
+from invorder.errors import FieldError, InvalidInput, NotFound
+from invorder.sql import queries
+
+log = logging.getLogger(__name__)
+Q = queries()
+
+JOB_STATUSES = ("ready", "running", "dead", "cancelled")
+PURGEABLE_STATUSES = ("dead", "cancelled")
+PURGE_BATCH = 5000
+MAX_IDS = 1000
+
+
+class QueueDepthRow(msgspec.Struct, frozen=True):
+    kind: str
+    ready: int
+    scheduled: int
+    running: int
+    dead: int
+    cancelled: int
+    oldest_ready_age_s: float
+
+
+class JobRow(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_after: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    payload: dict[str, Any]
+
+
+class StuckJobRow(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    status: str
+    reason: str
+    lease_owner: str | None
+    attempts: int
+    max_attempts: int
+    stuck_for_s: float
+    last_error: str | None
+
+
+class FailureRow(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+class WorkerRow(msgspec.Struct, frozen=True):
+    worker_id: str
+    started_at: datetime
+    last_seen_at: datetime
+    kinds: list[str]
+    concurrency: int
+    jobs_in_hand: int
+    jobs_done: int
+    jobs_failed: int
+    stopped_at: datetime | None
+    alive: bool
+
+
+class ThroughputRow(msgspec.Struct, frozen=True):
+    minute: datetime
+    done: int
+    failed: int
+    dead: int
+
+
+class OrderPipelineRow(msgspec.Struct, frozen=True):
+    status: str
+    orders: int
+    oldest_age_s: float
+    created_last_hour: int
+    finished_last_hour: int
+
+
+class AdminActionRow(msgspec.Struct, frozen=True):
+    id: int
+    acted_at: datetime
+    actor: str
+    action: str
+    job_ids: list[int]
+    affected: int
+    details: dict[str, Any]
+
+
+class QueueStats(msgspec.Struct, frozen=True):
+    """Everything `invorder jobs stats` and `GET /ops/stats` show."""
+
+    queues: list[QueueDepthRow]
+    workers: list[WorkerRow]
+    throughput: list[ThroughputRow]
+    orders: list[OrderPipelineRow]
+    stuck: list[StuckJobRow]
+    recent_failures: list[FailureRow]
+
+
+class ActionResult(msgspec.Struct, frozen=True):
+    """What an action changed: the ids it applied to, and the asked-for ids it left alone."""
+
+    action: str
+    affected: list[int]
+    skipped: list[int]
+
+
+class _IdKind(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+
+
+async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: int = 20) -> QueueStats:
+    """Depth per kind, workers seen in the last ten minutes, throughput per minute, orders by
+    status, stuck jobs and the latest failures: one snapshot, in one transaction."""
+    async with db.transaction(pool) as conn:
+        return QueueStats(
+            queues=await db.many(conn, Q.queue_depth_by_kind, QueueDepthRow),
+            workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
+            throughput=await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=throughput_minutes),
+            orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
+            stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
+            recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
+        )
+
+
+def check_status(status: str | None) -> None:
+    if status is not None and status not in JOB_STATUSES:
+        message = f"status must be one of {', '.join(JOB_STATUSES)}"
+        raise InvalidInput(message, [FieldError("status", message)])
+
+
+async def list_jobs(
+    pool: Any, *, kind: str | None = None, status: str | None = None, after_id: int = 0, limit: int = 50
+) -> list[JobRow]:
+    check_status(status)
+    async with db.transaction(pool) as conn:
+        return await db.many(conn, Q.list_jobs, JobRow, kind=kind, status=status, after_id=after_id, limit=limit)
+
+
+async def get_job(pool: Any, job_id: int) -> JobRow:
+    async with db.transaction(pool) as conn:
+        job = await db.one(conn, Q.get_job, JobRow, id=job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id} (finished jobs are deleted)", [FieldError("id", "no such job")])
+    return job
+
+
+async def list_admin_actions(pool: Any, *, limit: int = 50) -> list[AdminActionRow]:
+    async with db.transaction(pool) as conn:
+        return await db.many(conn, Q.list_job_admin_actions, AdminActionRow, limit=limit)
+
+
+def _check_ids(ids: list[int]) -> list[int]:
+    unique = sorted(set(ids))
+    if not unique:
+        raise InvalidInput("name at least one job id", [FieldError("ids", "empty")])
+    if len(unique) > MAX_IDS:
+        raise InvalidInput(f"at most {MAX_IDS} job ids at once", [FieldError("ids", "too many")])
+    if unique[0] < 1:
+        raise InvalidInput("job ids are positive", [FieldError("ids", "not a job id")])
+    return unique
+
+
+async def retry_jobs(pool: Any, ids: list[int], *, actor: str) -> ActionResult:
+    """Run dead, cancelled or later-scheduled jobs now with fresh attempts (running ones are
+    left alone); recorded with `actor`."""
+    return await _act(pool, "retry", Q.retry_jobs, _check_ids(ids), actor=actor)
+
+
+async def cancel_jobs(pool: Any, ids: list[int], *, actor: str) -> ActionResult:
+    """Give up ready or dead jobs (running ones are left to their worker); recorded with `actor`."""
+    return await _act(pool, "cancel", Q.cancel_jobs, _check_ids(ids), actor=actor)
+
+
+async def _act(pool: Any, action: str, query: Any, ids: list[int], *, actor: str) -> ActionResult:
+    async with db.transaction(pool) as conn:
+        changed = await db.many(conn, query, _IdKind, ids=ids)
+        affected = sorted(row.id for row in changed)
+        await db.execute(
+            conn,
+            Q.record_job_admin_action,
+            actor=actor,
+            action=action,
+            job_ids=ids,
+            affected=len(affected),
+            details=Jsonb({"kinds": sorted({row.kind for row in changed})}),
+        )
+    skipped = sorted(set(ids) - set(affected))
+    log.info(
+        "%s: %s %d jobs (%d left alone)",
+        actor,
+        action,
+        len(affected),
+        len(skipped),
+        extra={"actor": actor, "action": action, "job_ids": affected, "skipped": skipped},
+    )
+    return ActionResult(action, affected, skipped)
+
+
+async def purge_jobs(
+    pool: Any, *, older_than_s: float, statuses: tuple[str, ...] = PURGEABLE_STATUSES, actor: str
+) -> int:
+    """Delete dead and/or cancelled jobs last changed more than `older_than_s` ago, in batches
+    (each its own short transaction); recorded with `actor`. The number deleted."""
+    bad = [s for s in statuses if s not in PURGEABLE_STATUSES]
+    if bad or not statuses:
+        message = f"only {' and '.join(PURGEABLE_STATUSES)} jobs can be purged"
+        raise InvalidInput(message, [FieldError("statuses", message)])
+    if older_than_s < 0:
+        raise InvalidInput("older_than must not be negative", [FieldError("older_than_s", "negative")])
+    total = 0
+    while True:
+        async with db.transaction(pool) as conn:
+            deleted = await db.execute(
+                conn,
+                Q.purge_jobs,
+                statuses=list(statuses),
+                older_than_s=float(older_than_s),
+                batch=PURGE_BATCH,
+            )
+        total += deleted
+        if deleted < PURGE_BATCH:
+            break
+    details = {"older_than_s": older_than_s, "statuses": list(statuses)}
+    async with db.transaction(pool) as conn:
+        await db.execute(
+            conn,
+            Q.record_job_admin_action,
+            actor=actor,
+            action="purge",
+            job_ids=[],
+            affected=total,
+            details=Jsonb(details),
+        )
+    log.info("%s: purged %d jobs", actor, total, extra={"actor": actor, "action": "purge", **details})
+    return total
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `15m`, `12h`, `7d` or `2w` as seconds."""
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _UNITS else "s"
+    number = value[:-1] if value[-1:] in _UNITS else value
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not a duration (e.g. 90s, 15m, 12h, 7d)", [FieldError("older_than", "not a duration")]
+        ) from None
+    if seconds < 0:
+        raise InvalidInput("a duration is not negative", [FieldError("older_than", "negative")])
+    return seconds
