@@ -91,25 +91,17 @@ limit %(limit)s;
 
 -- name: retry_jobs :many
 -- Runs the given dead, cancelled or not-yet-due jobs now, with a fresh set of attempts.
--- Running jobs are left to their worker. Wakes the workers on commit.
-with retried as (
-    update jobs
-    set
-        status = 'ready',
-        attempts = 0,
-        run_after = now(),
-        updated_at = now()
-    where
-        id = any(%(ids)s::bigint[])
-        and status in ('dead', 'cancelled', 'ready')
-    returning id, kind
-)
-
-select
-    retried.id,
-    retried.kind,
-    pg_notify('invorder_jobs', retried.kind) as notified
-from retried;
+-- Running jobs are left to their worker (the caller then wakes the workers).
+update jobs
+set
+    status = 'ready',
+    attempts = 0,
+    run_after = now(),
+    updated_at = now()
+where
+    id = any(%(ids)s::bigint[])
+    and status in ('dead', 'cancelled', 'ready')
+returning id, kind;
 
 -- name: cancel_jobs :many
 -- Gives up the given ready or dead jobs: they stay as `cancelled` until purged. Running jobs

@@ -4,6 +4,7 @@ payment simulator in one process tree; SIGTERM stops it all; a restart keeps the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from tests.processes import free_port, wait_until
 
 
 def start_dev(data_dir: Path, port: int, payments_port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "INVORDER_DATA_DIR")}
+    unset = ("DATABASE_URL", "INVORDER_DATA_DIR", "INVORDER_ADMIN_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     with log.open("ab") as out:
         return subprocess.Popen(
             [
@@ -65,6 +67,15 @@ def test_dev_serves_processes_orders_stops_on_sigterm_and_keeps_its_data(tmp_pat
             http.post("/inventory", json={"product_id": pid, "on_hand": 3})
             order_id = http.post("/orders", json={"product_id": pid, "quantity": 1}).json()["data"]["id"]
             assert http.get(f"/orders/{order_id}", params={"wait": 20}).json()["status"] == "processed"
+            # The ops API: the token dev generated and printed opens it; none or another does not.
+            token = re.search(r"Admin token +(\S+)", printed)
+            assert token, printed
+            assert http.get("/ops/stats").status_code == 401
+            assert http.get("/ops/stats", headers={"Authorization": "Bearer wrong"}).status_code == 403
+            stats = http.get("/ops/stats", headers={"Authorization": f"Bearer {token[1]}"})
+            assert stats.status_code == 200
+            assert [w["alive"] for w in stats.json()["workers"]] == [True]
+            assert {o["status"]: o["orders"] for o in stats.json()["orders"]} == {"processed": 1}
         started = time.monotonic()
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(40) == 0, log.read_text()[-3000:]

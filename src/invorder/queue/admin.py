@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from invorder import db
 from invorder.errors import FieldError, InvalidInput, NotFound
+from invorder.queue.jobs import notify_workers
 from invorder.sql import queries
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,9 @@ async def _act(pool: Any, action: str, query: Any, ids: list[int], *, actor: str
     async with db.transaction(pool) as conn:
         changed = await db.many(conn, query, _IdKind, ids=ids)
         affected = sorted(row.id for row in changed)
+        if action == "retry":
+            for kind in sorted({row.kind for row in changed}):
+                await notify_workers(conn, kind)
         await db.execute(
             conn,
             Q.record_job_admin_action,

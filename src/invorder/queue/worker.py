@@ -170,7 +170,7 @@ class Worker:
     async def _execute(self, job: Job) -> None:
         started = time.perf_counter()
         try:
-            with log_context(job_id=job.id, kind=job.kind):
+            with log_context(worker_id=self.id, job_id=job.id, kind=job.kind):
                 outcome = await self.registry.handler(job.kind)(job, self._context)
         except asyncio.CancelledError:
             self._completer.release(job.id, delay_s=0, error="handed back: worker stopped", failed=False)
