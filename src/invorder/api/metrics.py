@@ -10,7 +10,8 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.plugins.prometheus import PrometheusConfig
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from invorder import metrics as _defines_every_metric  # noqa: F401  (cache counters are listed from the start)
 from invorder.api.deps import PoolDep
@@ -32,36 +33,51 @@ def _process_registry() -> Any:
     return REGISTRY
 
 
+class _Snapshot:
+    """A collector of metric families computed once, at scrape time. Plain families, not Gauges:
+    in multiprocess mode a Gauge would write its value to PROMETHEUS_MULTIPROC_DIR."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
 async def _database_metrics(pool: Any) -> bytes:
-    """Gauges read from the queue_depth and order_pipeline views now, in a registry of their own
-    (they describe the database, not this process)."""
-    registry = CollectorRegistry()
-    jobs = Gauge("invorder_queue_jobs", "Jobs in the queue by kind and status.", ["kind", "status"], registry=registry)
-    oldest = Gauge(
-        "invorder_queue_oldest_ready_age_seconds",
-        "How long the oldest ready job of a kind has waited past its run_after (0: none waits).",
-        ["kind"],
-        registry=registry,
-    )
-    orders = Gauge("invorder_orders", "Orders by status.", ["status"], registry=registry)
-    workers = Gauge(
-        "invorder_queue_workers_alive", "Worker processes that sent a heartbeat in the last minute.", registry=registry
-    )
-    up = Gauge("invorder_database_up", "1 when the database answered this scrape.", registry=registry)
+    """Queue depth, lag, orders by status and live workers, read from the views now (they describe
+    the database, not this process)."""
+    up = GaugeMetricFamily("invorder_database_up", "1 when the database answered this scrape.")
     try:
         stats = await admin.queue_stats(pool, throughput_minutes=1, list_limit=1)
     except Exception as exc:  # a scrape still answers, with the process's own metrics
         log.warning("metrics: database unavailable: %s", exc)
-        up.set(0)
-        return generate_latest(registry)
-    up.set(1)
+        up.add_metric([], 0)
+        return _render([up])
+    up.add_metric([], 1)
+    jobs = GaugeMetricFamily("invorder_queue_jobs", "Jobs in the queue by kind and status.", labels=["kind", "status"])
+    oldest = GaugeMetricFamily(
+        "invorder_queue_oldest_ready_age_seconds",
+        "How long the oldest ready job of a kind has waited past its run_after (0: none waits).",
+        labels=["kind"],
+    )
     for q in stats.queues:
         for status in ("ready", "scheduled", "running", "dead", "cancelled"):
-            jobs.labels(q.kind, status).set(getattr(q, status))
-        oldest.labels(q.kind).set(q.oldest_ready_age_s)
+            jobs.add_metric([q.kind, status], getattr(q, status))
+        oldest.add_metric([q.kind], q.oldest_ready_age_s)
+    orders = GaugeMetricFamily("invorder_orders", "Orders by status.", labels=["status"])
     for o in stats.orders:
-        orders.labels(o.status).set(o.orders)
-    workers.set(sum(w.alive for w in stats.workers))
+        orders.add_metric([o.status], o.orders)
+    workers = GaugeMetricFamily(
+        "invorder_queue_workers_alive", "Worker processes that sent a heartbeat in the last minute."
+    )
+    workers.add_metric([], sum(w.alive for w in stats.workers))
+    return _render([jobs, oldest, orders, workers, up])
+
+
+def _render(families: list[Metric]) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(families))
     return generate_latest(registry)
 
 
