@@ -28,6 +28,12 @@ def log_context(**fields: Any) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
+def bind_log_context(**fields: Any) -> None:
+    """Add `fields` to every log line the current task writes from now on (for a task that runs
+    one unit of work, such as one job: the binding ends with the task)."""
+    _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {**(_CONTEXT.get() or {}), **{k: v for k, v in vars(record).items() if k not in _STANDARD}}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
 # Queue (worker processes, on `invorder worker --metrics-port`).
 JOBS_CLAIMED = Counter("invorder_jobs_claimed", "Jobs claimed by this worker.", ["kind"])
@@ -13,12 +13,6 @@ JOBS_SNOOZED = Counter(
 JOBS_RETRIED = Counter("invorder_jobs_retried", "Failed attempts put back for a retry after a backoff.", ["kind"])
 JOBS_DEAD = Counter("invorder_jobs_dead", "Jobs that used their last attempt and went dead.", ["kind"])
 JOBS_HANDED_BACK = Counter("invorder_jobs_handed_back", "Jobs handed back unfinished at shutdown.", ["kind"])
-JOB_DURATION = Histogram(
-    "invorder_job_duration_seconds",
-    "Time a handler ran per attempt.",
-    ["kind"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
 
 # Payments (worker processes): one count per answer (or lack of one) from the provider.
 PAYMENT_OUTCOMES = Counter(

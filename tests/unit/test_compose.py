@@ -41,3 +41,21 @@ def test_every_setting_is_in_the_readme_and_env_example() -> None:
         name = env_name(field)
         assert f"`{name}`" in readme, f"{name} is not in the README"
         assert name in example, f"{name} is not in .env.example"
+
+
+def test_compose_dependencies_point_at_services_that_can_satisfy_them() -> None:
+    """The lint a `docker compose config` would do, plus what compose only finds out at run time."""
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    published: list[str] = []
+    for name, service in services.items():
+        for target, rule in (service.get("depends_on") or {}).items():
+            assert target in services, f"{name} depends on unknown service {target}"
+            condition = rule.get("condition")
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} waits for {target} to be healthy; it has no check"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart") == "no", f"{target} is one-shot and must not restart"
+        published += [str(p).split(":")[0] for p in service.get("ports", [])]
+    assert len(published) == len(set(published)), f"a host port is published twice: {published}"
+    assert services["migrate"]["command"] == ["migrate", "up"]
+    assert {"api", "worker"} <= {n for n, s in services.items() if "migrate" in (s.get("depends_on") or {})}
