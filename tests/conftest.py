@@ -19,6 +19,7 @@ from invorder.db import with_database
 from invorder.migrate import migrate_up
 from invorder.settings import Settings, load_settings
 from tests.processes import LiveProcess, start_api, start_payments_sim
+from tests.redis_server import RedisServer, start_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +106,16 @@ TEST_ENV = {
     # No periodic reconcile job unless a test asks for one: the others expect an empty queue once quiet.
     "INVORDER_RECONCILE_INTERVAL_S": "0",
 }
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private, empty redis-server for this test (not the machine's own), killed after it."""
+    server = start_redis_server(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

@@ -24,6 +24,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 10
     redis_url: str | None = None
+    # the optional Redis read cache (catalog/cache.py): entry lifetime (0 turns the cache off),
+    # the longest wait for Redis, and how long to leave Redis alone after it failed
+    cache_ttl_s: float = 30.0
+    cache_timeout_s: float = 0.2
+    cache_breaker_open_s: float = 5.0
     payments_url: str = "http://127.0.0.1:8100"
     admin_token: str | None = None
     # migrations: retries of a migration that gave up on its lock_timeout

@@ -1,4 +1,4 @@
-"""The Litestar application factory: routes, lifespan (the pool), errors, CORS, OpenAPI."""
+"""The Litestar application factory: routes, lifespan (the pool, the cache), errors, CORS, OpenAPI."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 from invorder import __version__, db
 from invorder.api.categories import CategoryController
-from invorder.api.deps import provide_pool, provide_settings
+from invorder.api.deps import provide_cache, provide_pool, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -24,6 +24,7 @@ from invorder.api.orders import OrderController
 from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
 from invorder.api.strict_body import check_json_body
+from invorder.catalog.cache import CatalogCache
 from invorder.catalog.inventory import on_restock
 from invorder.logs import configure_logging
 from invorder.orders.placement import wake_orders_waiting_for
@@ -50,10 +51,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        cache = CatalogCache.from_settings(settings)
+        app.state.catalog_cache = cache
+        if cache.enabled:
+            log.info("catalog reads are cached in Redis for %gs", settings.cache_ttl_s)
         try:
             yield
         finally:
-            await pool.close()
+            try:
+                await cache.close()
+            finally:
+                await pool.close()
 
     api = Router(
         path="/api/v1",
@@ -66,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "catalog_cache": Provide(provide_cache, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         state=State({"settings": settings}),

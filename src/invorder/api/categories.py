@@ -10,7 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from invorder.api.deps import PathId, PoolDep
+from invorder.api.deps import CacheDep, PathId, PoolDep
 from invorder.api.products import Cursor, Limit, ProductPage, product_page
 from invorder.catalog import categories
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
@@ -52,8 +52,10 @@ class CategoryController(Controller):
     tags = ["categories"]
 
     @post("/")
-    async def create_category(self, data: JSONBody[CategoryCreate], pool: PoolDep) -> Response[CategoryMessage]:
-        row = await categories.create_category(pool, data.name)
+    async def create_category(
+        self, data: JSONBody[CategoryCreate], pool: PoolDep, catalog_cache: CacheDep
+    ) -> Response[CategoryMessage]:
+        row = await categories.create_category(pool, data.name, cache=catalog_cache)
         return Response(
             CategoryMessage("Category created successfully", category_out(row)),
             status_code=201,
@@ -61,29 +63,38 @@ class CategoryController(Controller):
         )
 
     @get("/")
-    async def list_categories(self, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> CategoryPage:
-        rows = await categories.list_categories(pool, after_id=decode_cursor(cursor), limit=limit)
+    async def list_categories(
+        self, pool: PoolDep, catalog_cache: CacheDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> CategoryPage:
+        rows = await categories.list_categories(pool, after_id=decode_cursor(cursor), limit=limit, cache=catalog_cache)
         return CategoryPage([category_out(r) for r in rows], next_cursor([r.id for r in rows], limit))
 
     @get("/{category_id:int}")
-    async def get_category(self, category_id: PathId, pool: PoolDep) -> CategoryOut:
-        return category_out(await categories.get_category(pool, category_id))
+    async def get_category(self, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> CategoryOut:
+        return category_out(await categories.get_category(pool, category_id, cache=catalog_cache))
 
     @patch("/{category_id:int}")
     async def rename_category(
-        self, category_id: PathId, data: JSONBody[CategoryPatch], pool: PoolDep
+        self, category_id: PathId, data: JSONBody[CategoryPatch], pool: PoolDep, catalog_cache: CacheDep
     ) -> CategoryMessage:
-        row = await categories.rename_category(pool, category_id, data.name)
+        row = await categories.rename_category(pool, category_id, data.name, cache=catalog_cache)
         return CategoryMessage("Category updated successfully", category_out(row))
 
     @delete("/{category_id:int}", status_code=200)
-    async def delete_category(self, category_id: PathId, pool: PoolDep) -> CategoryMessage:
-        row = await categories.delete_category(pool, category_id)
+    async def delete_category(self, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> CategoryMessage:
+        row = await categories.delete_category(pool, category_id, cache=catalog_cache)
         return CategoryMessage("Category deleted successfully", category_out(row))
 
     @get("/{category_id:int}/products")
     async def list_category_products(
-        self, category_id: PathId, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self,
+        category_id: PathId,
+        pool: PoolDep,
+        catalog_cache: CacheDep,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> ProductPage:
-        found = await categories.list_category_products(pool, category_id, after_id=decode_cursor(cursor), limit=limit)
+        found = await categories.list_category_products(
+            pool, category_id, after_id=decode_cursor(cursor), limit=limit, cache=catalog_cache
+        )
         return product_page(found, limit)

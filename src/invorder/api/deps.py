@@ -1,4 +1,4 @@
-"""What the app provides to route handlers: the connection pool and the settings."""
+"""What the app provides to route handlers: the connection pool, the catalog cache and the settings."""
 
 from __future__ import annotations
 
@@ -10,17 +10,24 @@ from litestar.params import PathParameter
 from msgspec import Meta
 from psycopg_pool import AsyncConnectionPool
 
+from invorder.catalog.cache import CatalogCache
 from invorder.settings import Settings
 
 Pool = AsyncConnectionPool[Any]
 # What route handlers declare to receive the app's dependencies by name.
 PoolDep = NamedDependency[Pool]
 SettingsDep = NamedDependency[Settings]
+CacheDep = NamedDependency[CatalogCache]
 
 
 def provide_pool(state: State) -> Pool:
     pool: Pool = state.pool
     return pool
+
+
+def provide_cache(state: State) -> CatalogCache:
+    cache: CatalogCache = state.catalog_cache
+    return cache
 
 
 def provide_settings(state: State) -> Settings:

@@ -11,7 +11,7 @@ from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import MAX_ID, BodyId, PathId, PoolDep
+from invorder.api.deps import MAX_ID, BodyId, CacheDep, PathId, PoolDep
 from invorder.catalog import categories, products
 from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
@@ -88,8 +88,12 @@ class ProductController(Controller):
     tags = ["products"]
 
     @post("/")
-    async def create_product(self, data: JSONBody[ProductCreate], pool: PoolDep) -> Response[ProductMessage]:
-        product = await products.create_product(pool, products.NewProduct(**msgspec.structs.asdict(data)))
+    async def create_product(
+        self, data: JSONBody[ProductCreate], pool: PoolDep, catalog_cache: CacheDep
+    ) -> Response[ProductMessage]:
+        product = await products.create_product(
+            pool, products.NewProduct(**msgspec.structs.asdict(data)), cache=catalog_cache
+        )
         return Response(
             ProductMessage("Product created successfully", product_out(product)),
             status_code=201,
@@ -100,6 +104,7 @@ class ProductController(Controller):
     async def list_products(
         self,
         pool: PoolDep,
+        catalog_cache: CacheDep,
         q: Annotated[str | None, QueryParameter(max_length=200, description="text in name or sku")] = None,
         category_id: Annotated[
             int | None, QueryParameter(ge=1, le=MAX_ID, description="only products in this category")
@@ -108,13 +113,13 @@ class ProductController(Controller):
         cursor: Cursor = None,
     ) -> ProductPage:
         found = await products.list_products(
-            pool, after_id=decode_cursor(cursor), limit=limit, q=q, category_id=category_id
+            pool, after_id=decode_cursor(cursor), limit=limit, q=q, category_id=category_id, cache=catalog_cache
         )
         return product_page(found, limit)
 
     @get("/{product_id:int}")
-    async def get_product(self, product_id: PathId, pool: PoolDep) -> Response[ProductOut]:
-        product = await products.get_product(pool, product_id)
+    async def get_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> Response[ProductOut]:
+        product = await products.get_product(pool, product_id, cache=catalog_cache)
         return Response(product_out(product), headers={"ETag": etag(product.row.version)})
 
     @patch("/{product_id:int}")
@@ -123,6 +128,7 @@ class ProductController(Controller):
         product_id: PathId,
         data: JSONBody[ProductPatch],
         pool: PoolDep,
+        catalog_cache: CacheDep,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[ProductMessage]:
         product = await products.update_product(
@@ -130,6 +136,7 @@ class ProductController(Controller):
             product_id,
             products.ProductChanges(**msgspec.structs.asdict(data)),
             expected_version=expected_version(if_match),
+            cache=catalog_cache,
         )
         return Response(
             ProductMessage("Product updated successfully", product_out(product)),
@@ -137,18 +144,22 @@ class ProductController(Controller):
         )
 
     @delete("/{product_id:int}", status_code=200)
-    async def delete_product(self, product_id: PathId, pool: PoolDep) -> ProductMessage:
-        product = await products.delete_product(pool, product_id)
+    async def delete_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> ProductMessage:
+        product = await products.delete_product(pool, product_id, cache=catalog_cache)
         return ProductMessage("Product deleted successfully", product_out(product))
 
     @put("/{product_id:int}/categories")
     async def set_product_categories(
-        self, product_id: PathId, data: JSONBody[ProductCategoriesPut], pool: PoolDep
+        self, product_id: PathId, data: JSONBody[ProductCategoriesPut], pool: PoolDep, catalog_cache: CacheDep
     ) -> ProductMessage:
-        product = await categories.set_product_categories(pool, product_id, list(data.category_ids))
+        product = await categories.set_product_categories(
+            pool, product_id, list(data.category_ids), cache=catalog_cache
+        )
         return ProductMessage("Product categories updated successfully", product_out(product))
 
     @delete("/{product_id:int}/categories/{category_id:int}", status_code=200)
-    async def remove_product_category(self, product_id: PathId, category_id: PathId, pool: PoolDep) -> ProductMessage:
-        product = await categories.remove_product_category(pool, product_id, category_id)
+    async def remove_product_category(
+        self, product_id: PathId, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep
+    ) -> ProductMessage:
+        product = await categories.remove_product_category(pool, product_id, category_id, cache=catalog_cache)
         return ProductMessage("Product removed from category successfully", product_out(product))

@@ -1,4 +1,6 @@
-"""Products: create, read, list, patch (optimistic concurrency) and soft delete, each with its categories."""
+"""Products: create, read, list, patch (optimistic concurrency) and soft delete, each with its categories.
+
+Reads go through the catalog cache (a no-op without Redis); writes invalidate it after they commit."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
+from invorder.catalog.cache import PRODUCT_CREATED, CatalogCache, list_entry, product_changed, product_entry
 from invorder.errors import NotFound, PreconditionFailed
 from invorder.sql import queries
 
@@ -91,8 +94,8 @@ async def with_categories(conn: db.Conn, rows: list[ProductRow]) -> list[Product
     return [Product(r, by_product.get(r.id, [])) for r in rows]
 
 
-async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct) -> Product:
-    async with db.transaction(pool) as conn:
+async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct, *, cache: CatalogCache) -> Product:
+    async with cache.invalidating(PRODUCT_CREATED), db.transaction(pool) as conn:
         row = await db.one(
             conn,
             Q.insert_product,
@@ -106,36 +109,50 @@ async def create_product(pool: AsyncConnectionPool[db.Conn], new: NewProduct) ->
     return Product(row, [])
 
 
-async def get_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> Product:
-    async with db.transaction(pool) as conn:
-        row = await db.one(conn, Q.get_product, ProductRow, id=product_id)
-        if row is None:
-            raise product_not_found(product_id)
-        return (await with_categories(conn, [row]))[0]
+async def get_product(pool: AsyncConnectionPool[db.Conn], product_id: int, *, cache: CatalogCache) -> Product:
+    async def load() -> Product:
+        async with db.transaction(pool) as conn:
+            row = await db.one(conn, Q.get_product, ProductRow, id=product_id)
+            if row is None:
+                raise product_not_found(product_id)
+            return (await with_categories(conn, [row]))[0]
+
+    return await cache.read(product_entry(product_id), Product, load)
 
 
 async def list_products(
-    pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, q: str | None, category_id: int | None = None
+    pool: AsyncConnectionPool[db.Conn],
+    *,
+    after_id: int,
+    limit: int,
+    q: str | None,
+    category_id: int | None = None,
+    cache: CatalogCache,
 ) -> list[Product]:
     """Live products after `after_id`, matching `q` in name or sku, in `category_id` when given."""
     pattern = None
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-    async with db.transaction(pool) as conn:
-        if category_id is None:
-            rows = await db.many(conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern)
-        else:
-            rows = await db.many(
-                conn,
-                Q.list_products_in_category,
-                ProductRow,
-                category_id=category_id,
-                after_id=after_id,
-                limit=limit,
-                pattern=pattern,
-            )
-        return await with_categories(conn, rows)
+
+    async def load() -> list[Product]:
+        async with db.transaction(pool) as conn:
+            if category_id is None:
+                rows = await db.many(conn, Q.list_products, ProductRow, after_id=after_id, limit=limit, pattern=pattern)
+            else:
+                rows = await db.many(
+                    conn,
+                    Q.list_products_in_category,
+                    ProductRow,
+                    category_id=category_id,
+                    after_id=after_id,
+                    limit=limit,
+                    pattern=pattern,
+                )
+            return await with_categories(conn, rows)
+
+    entry = list_entry("product_list", after_id=after_id, limit=limit, q=q, category_id=category_id)
+    return await cache.read(entry, list[Product], load)
 
 
 async def update_product(
@@ -144,6 +161,7 @@ async def update_product(
     changes: ProductChanges,
     *,
     expected_version: int | None,
+    cache: CatalogCache,
 ) -> Product:
     """Apply `changes`; 412 when `expected_version` (from If-Match) is no longer current."""
 
@@ -151,7 +169,7 @@ async def update_product(
         return None if value is msgspec.UNSET else value
 
     sku = given(changes.sku)
-    async with db.transaction(pool) as conn:
+    async with cache.invalidating(product_changed(product_id)), db.transaction(pool) as conn:
         row = await db.one(
             conn,
             Q.update_product,
@@ -176,10 +194,10 @@ async def update_product(
         return (await with_categories(conn, [row]))[0]
 
 
-async def delete_product(pool: AsyncConnectionPool[db.Conn], product_id: int) -> Product:
+async def delete_product(pool: AsyncConnectionPool[db.Conn], product_id: int, *, cache: CatalogCache) -> Product:
     """Soft-deletes a product; the answer lists the categories it was in (its assignments stay
     with its row, out of every read)."""
-    async with db.transaction(pool) as conn:
+    async with cache.invalidating(product_changed(product_id)), db.transaction(pool) as conn:
         row = await db.one(conn, Q.delete_product, ProductRow, id=product_id)
         if row is None:
             raise product_not_found(product_id)
