@@ -84,6 +84,7 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
         f"  API              {base}/api/v1\n"
         f"  OpenAPI docs     {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
         f"  Payment sim      {payments_url}  (faults: GET/PUT {payments_url}/_sim/config)\n"
+        f"  Dashboard        {base}/dashboard\n"
         f"  Metrics          {base}/metrics\n"
         f"  Ops API          {base}/api/v1/ops/stats  (Authorization: Bearer {admin_token})\n"
         f"  Admin token      {admin_token}"

@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 from invorder import __version__, db
 from invorder.api.categories import CategoryController
+from invorder.api.dashboard import dashboard
 from invorder.api.deps import provide_cache, provide_pool, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None
     return Litestar(
-        route_handlers=[api, healthz, readyz, metrics_endpoint],
+        route_handlers=[api, healthz, readyz, metrics_endpoint, dashboard],
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),

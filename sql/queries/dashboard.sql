@@ -1,0 +1,65 @@
+-- The dashboard's time series (GET /dashboard): one row per minute of the last `minutes`
+-- minutes, the current one included, with zeros for the minutes where nothing happened.
+
+-- name: orders_finished_per_minute :many
+-- Orders that reached each final status per minute, by orders.finished_at. The range on
+-- finished_at is read through the partial index orders_finished_at_idx, so the cost follows
+-- the orders finished in the window, not the size of the table.
+with minutes as (
+    select
+        generate_series(
+            date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1),
+            date_trunc('minute', now()),
+            interval '1 minute'
+        ) as minute
+),
+
+finished as (
+    select
+        status,
+        date_trunc('minute', finished_at) as minute
+    from orders
+    where finished_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1)
+)
+
+select
+    m.minute,
+    count(*) filter (where f.status = 'processed') as processed,
+    count(*) filter (where f.status = 'failed') as failed,
+    count(*) filter (where f.status = 'cancelled') as cancelled
+from minutes as m
+left join finished as f on m.minute = f.minute
+group by m.minute
+order by m.minute;
+
+-- name: job_throughput_per_minute :many
+-- Jobs done, failed (attempts that raised) and gone dead per minute, all kinds summed, from
+-- job_throughput (a range on its primary key, which starts with minute).
+with minutes as (
+    select
+        generate_series(
+            date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1),
+            date_trunc('minute', now()),
+            interval '1 minute'
+        ) as minute
+),
+
+recent as (
+    select
+        minute,
+        sum(done) as done,
+        sum(failed) as failed,
+        sum(dead) as dead
+    from job_throughput
+    where minute >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1)
+    group by minute
+)
+
+select
+    m.minute,
+    coalesce(r.done, 0)::bigint as done,
+    coalesce(r.failed, 0)::bigint as failed,
+    coalesce(r.dead, 0)::bigint as dead
+from minutes as m
+left join recent as r on m.minute = r.minute
+order by m.minute;

@@ -1,0 +1,49 @@
+"""What the dashboard page shows: the queue snapshot of `queue_stats` plus orders finished and
+jobs run per minute over the last half hour, read from the database in one call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from invorder import db
+from invorder.queue.admin import QueueStats, queue_stats
+from invorder.sql import queries
+
+Q = queries()
+
+SERIES_MINUTES = 30
+LIST_LIMIT = 20
+
+
+class OrdersMinuteRow(msgspec.Struct, frozen=True):
+    minute: datetime
+    processed: int
+    failed: int
+    cancelled: int
+
+
+class JobsMinuteRow(msgspec.Struct, frozen=True):
+    minute: datetime
+    done: int
+    failed: int
+    dead: int
+
+
+class DashboardSnapshot(msgspec.Struct, frozen=True):
+    stats: QueueStats
+    # One row per minute, oldest first, the current (partial) minute last.
+    orders_per_minute: list[OrdersMinuteRow]
+    jobs_per_minute: list[JobsMinuteRow]
+
+
+async def dashboard_snapshot(pool: Any, *, minutes: int = SERIES_MINUTES) -> DashboardSnapshot:
+    """The two per-minute series in one transaction, then `queue_stats` in its own: a page
+    refreshed every few seconds needs no stricter consistency than that."""
+    async with db.transaction(pool) as conn:
+        orders = await db.many(conn, Q.orders_finished_per_minute, OrdersMinuteRow, minutes=minutes)
+        jobs = await db.many(conn, Q.job_throughput_per_minute, JobsMinuteRow, minutes=minutes)
+    stats = await queue_stats(pool, throughput_minutes=1, list_limit=LIST_LIMIT)
+    return DashboardSnapshot(stats, orders, jobs)
