@@ -61,16 +61,22 @@ returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.cre
 
 -- name: complete_jobs :execrows
 -- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker
--- after its lease ran out belongs to someone else now and is left alone.
+-- after its lease ran out belongs to someone else now and is left alone. "Still running and
+-- still held" is said with the lease columns alone (jobs_lease_when_running: a job has both
+-- exactly while it runs), never `status = 'running'`: that would let the planner pick the
+-- partial jobs_lease_idx and walk every entry dead since the last vacuum (0.3-0.7 s per
+-- batch in bin/bench retention, see docs/benchmarks.md) instead of probing the primary key
+-- once per id.
 delete from jobs
 where
     id = any(%(ids)s::bigint[])
-    and status = 'running'
-    and lease_owner = %(owner)s;
+    and lease_owner = %(owner)s
+    and lease_expires_at is not null;
 
 -- name: release_jobs :execrows
 -- Puts jobs `owner` still holds back in the queue after `delay_s` each. A failure counts
--- towards max_attempts (and goes to dead when they are used up); a snooze does not.
+-- towards max_attempts (and goes to dead when they are used up); a snooze does not. "Still
+-- held" is said as in complete_jobs, without naming status.
 update jobs as j
 set
     status = case when r.failed and j.attempts >= j.max_attempts then 'dead' else 'ready' end,
@@ -86,17 +92,18 @@ from
     ) as r (id, delay_s, error, failed)
 where
     j.id = r.id
-    and j.status = 'running'
-    and j.lease_owner = %(owner)s;
+    and j.lease_owner = %(owner)s
+    and j.lease_expires_at is not null;
 
 -- name: renew_leases :many
 -- Extends the leases `owner` still holds; the ids that come back are the ones still held.
+-- "Still held" is said as in complete_jobs, without naming status.
 update jobs
 set lease_expires_at = now() + make_interval(secs => %(lease_s)s)
 where
     id = any(%(ids)s::bigint[])
-    and status = 'running'
     and lease_owner = %(owner)s
+    and lease_expires_at is not null
 returning id;
 
 -- name: rescue_expired_jobs :many
