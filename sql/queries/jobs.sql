@@ -154,3 +154,15 @@ where
     kind = %(kind)s
     and status in ('ready', 'running')
     and id is distinct from %(except_id)s::bigint;
+
+-- name: count_dead_job_rows :one
+-- Row versions of jobs left dead by deletes and updates since the last vacuum (statistics,
+-- about a second behind); 0 when the statistics have no row for jobs yet.
+select coalesce(max(n_dead_tup), 0) as dead_rows
+from pg_stat_user_tables
+where relid = 'jobs'::regclass;
+
+-- name: vacuum_jobs :exec
+-- Makes the space of finished jobs reusable (run outside a transaction). SKIP_LOCKED: when
+-- another vacuum of jobs is running (another worker's, autovacuum's), this one returns at once.
+vacuum (skip_locked) jobs;

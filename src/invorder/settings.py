@@ -44,6 +44,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_max_attempts: int = 10
     job_retry_base_s: float = 1.0
     job_retry_max_s: float = 300.0
+    # a worker vacuums `jobs` itself when this many dead rows have piled up (checked every
+    # job_vacuum_interval_s; 0 leaves it to autovacuum)
+    job_vacuum_interval_s: float = 2.0
+    job_vacuum_dead_rows: int = 20_000
     # order processing
     order_max_attempts: int = 8
     order_retry_base_s: float = 2.0

@@ -39,6 +39,8 @@ def worker_config(settings: Settings, *, drain: bool = False) -> WorkerConfig:
         poll_interval_s=settings.job_poll_interval_s,
         retry_base_s=settings.job_retry_base_s,
         retry_max_s=settings.job_retry_max_s,
+        vacuum_interval_s=settings.job_vacuum_interval_s,
+        vacuum_dead_rows=settings.job_vacuum_dead_rows,
         drain=drain,
     )
 

@@ -4,6 +4,7 @@ dead jobs, conditional completion, lease rescue, shutdown and NOTIFY wake-up."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -287,3 +288,33 @@ def test_a_database_outage_in_the_claim_is_survived(database_url: str, pg_admin_
 
     run(body, database_url)
     assert len(ran) == 2
+
+
+def test_a_worker_vacuums_the_jobs_table_once_finished_jobs_leave_dead_rows(database_url: str, sql: Any) -> None:
+    """Autovacuum may be off or visit once a minute (docs/benchmarks.md, Retention): the worker
+    itself makes the space of finished jobs reusable once enough dead rows have piled up."""
+
+    def vacuums() -> int:
+        sql.execute("select pg_stat_clear_snapshot()")
+        row = sql.execute("select vacuum_count from pg_stat_user_tables where relname = 'jobs'").fetchone()
+        return int(row[0]) if row else 0
+
+    async def ok(job: Job, ctx: JobContext) -> Outcome:
+        return Complete()
+
+    async def body(pool: Any) -> None:
+        async with db.transaction(pool) as conn:
+            await enqueue_many(conn, "k", [{"i": i} for i in range(3000)])
+        config = dataclasses.replace(FAST, concurrency=500, vacuum_interval_s=0.2, vacuum_dead_rows=2000)
+        worker = Worker(pool, registry_of(k=ok), database_url=database_url, config=config)
+        task = asyncio.create_task(worker.run())
+        deadline = time.monotonic() + 30
+        while vacuums() == before and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        worker.stop()
+        await task
+
+    before = vacuums()
+    run(body, database_url)
+    assert vacuums() > before, "the worker never vacuumed jobs"
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0

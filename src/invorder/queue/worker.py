@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import os
+import random
 import socket
 import uuid
 from collections import Counter
@@ -20,6 +21,7 @@ import msgspec
 import psycopg
 
 from invorder import db, metrics
+from invorder.errors import InvorderError
 from invorder.logs import bind_log_context
 from invorder.queue.completer import Completer
 from invorder.queue.jobs import Complete, Job, JobContext, backoff_s
@@ -40,6 +42,10 @@ class WorkerConfig:
     retry_max_s: float = 300.0
     shutdown_timeout_s: float = 15.0
     heartbeat_s: float = 5.0  # how often the worker writes its queue_workers row and throughput
+    # How often the worker looks at the dead rows of `jobs`, and how many make it vacuum the
+    # table itself (0 s: never; leave it to autovacuum). See docs/benchmarks.md "Retention".
+    vacuum_interval_s: float = 2.0
+    vacuum_dead_rows: int = 20_000
     drain: bool = False  # exit once no job is ready (benchmarks, tests)
 
 
@@ -96,6 +102,8 @@ class Worker:
             asyncio.create_task(self._listen(), name="listener"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
         ]
+        if self.config.vacuum_interval_s > 0:
+            helpers.append(asyncio.create_task(self._vacuum_jobs(), name="vacuum"))
         try:
             await self._produce()
             await self._finish_in_flight()
@@ -306,6 +314,31 @@ class Worker:
             log.warning("could not write the worker's heartbeat: %s", exc, extra={"worker_id": self.id})
             for kind, counter in counts.items():
                 self._unreported.setdefault(kind, Counter()).update(counter)
+
+    async def _vacuum_jobs(self) -> None:
+        """Vacuum `jobs` when enough finished jobs have left dead rows: the table then stays the
+        size of the work in hand at any throughput, whatever autovacuum's settings (it visits a
+        database at most once per autovacuum_naptime, a minute by default). With several
+        workers, whichever looks first vacuums; the others' SKIP_LOCKED vacuums return at once."""
+        cfg = self.config
+        # Spread the workers' looks over the interval instead of all at once.
+        await asyncio.sleep(random.uniform(0, cfg.vacuum_interval_s))
+        warned = False
+        while True:
+            try:
+                async with db.transaction(self.pool) as conn:
+                    dead = int(await db.scalar(conn, Q.count_dead_job_rows))
+                if dead >= cfg.vacuum_dead_rows:
+                    async with await psycopg.AsyncConnection.connect(
+                        self._database_url, autocommit=True, application_name="invorder-worker-vacuum"
+                    ) as conn:
+                        await db.execute(conn, Q.vacuum_jobs)
+                    log.debug("vacuumed jobs (%d dead rows)", dead, extra={"worker_id": self.id})
+            except (psycopg.Error, OSError, InvorderError) as exc:
+                if not warned:  # e.g. not the table's owner: autovacuum is then all there is
+                    log.warning("could not vacuum jobs: %s", exc, extra={"worker_id": self.id})
+                    warned = True
+            await asyncio.sleep(cfg.vacuum_interval_s)
 
     async def _listen(self) -> None:
         """LISTEN on a direct session (not through a transaction-mode pooler); polling covers
