@@ -37,10 +37,12 @@ def make_order(
     payment_status: str = "none",
     reserved_ago_s: float = 0.0,
     with_stock: bool = True,
+    with_job: bool = True,
 ) -> int:
     """An order in `status` with its items at the products' prices. With `with_stock`, its stock
     effects are applied as processing would: a reserved order's quantities reserved, a processed
-    order's deducted with sale ledger rows."""
+    order's deducted with sale ledger rows. With `with_job`, an order not final has its
+    process_order job, as placement makes it, but due only in a day (no worker picks it up)."""
     prices = dict(sql.execute("select id, price_cents from products where id = any(%s)", (list(items),)).fetchall())
     total = sum(prices[pid] * qty for pid, qty in items.items())
     order_id = int(
@@ -57,6 +59,11 @@ def make_order(
             {"status": status, "total": total, "payment_status": payment_status, "ago": reserved_ago_s},
         ).fetchone()[0]
     )
+    if with_job and status in ("pending", "reserved"):
+        sql.execute(
+            "insert into jobs (kind, payload, run_after) values ('process_order', %s, now() + interval '1 day')",
+            (f'{{"order_id": {order_id}}}',),
+        )
     for pid, qty in sorted(items.items()):
         sql.execute(
             "insert into order_items (order_id, product_id, quantity, unit_price_cents) values (%s, %s, %s, %s)",

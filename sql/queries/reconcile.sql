@@ -68,6 +68,36 @@ where
     and reserved_at < now() - make_interval(secs => %(ttl_s)s::float8)
 order by id;
 
+-- name: find_orders_without_job :many
+-- Orders not final that no job will move on: their process_order job is dead, cancelled or
+-- gone (an operator cancelled or purged it). Hash anti-join on the payload's order id: one
+-- pass over each table, not a lookup per order.
+select
+    o.id as order_id,
+    o.status,
+    coalesce(
+        (
+            select j.status
+            from jobs as j
+            where j.kind = %(kind)s and (j.payload ->> 'order_id') = o.id::text
+            order by j.id desc
+            limit 1
+        ),
+        'none'
+    ) as job_status
+from orders as o
+where
+    o.status in ('pending', 'reserved')
+    and not exists (
+        select 1
+        from jobs as j
+        where
+            j.kind = %(kind)s
+            and j.status in ('ready', 'running')
+            and (j.payload ->> 'order_id') = o.id::text
+    )
+order by o.id;
+
 -- name: list_orders_to_verify :many
 -- Final orders whose payment the provider must confirm, after the cursor: processed ones, and
 -- failed or cancelled ones for which a charge was attempted.

@@ -35,6 +35,7 @@ DUPLICATE_CHARGES = "duplicate_charges"  # 4
 CHARGE_AMOUNT = "charge_amount_differs"  # 4
 CHARGE_WITHOUT_SALE = "charge_without_sale"  # 4
 STALE_RESERVATION = "stale_reservation"  # a reservation past its TTL with no payment conclusion
+ORDER_WITHOUT_JOB = "order_without_job"  # 5: an order not final that no job will move on
 
 
 class Drift(msgspec.Struct, frozen=True):
@@ -101,6 +102,12 @@ class _StaleRow(msgspec.Struct, frozen=True):
     age_s: float
 
 
+class _OrphanRow(msgspec.Struct, frozen=True):
+    order_id: int
+    status: str
+    job_status: str
+
+
 class _OrderToVerify(msgspec.Struct, frozen=True):
     id: int
     status: str
@@ -137,10 +144,12 @@ async def reconcile(
         reserved = await db.many(conn, Q.find_reserved_drift, _ReservedRow)
         ledger = await db.many(conn, Q.find_ledger_drift, _LedgerRow)
         stale = await db.many(conn, Q.find_stale_reservations, _StaleRow, ttl_s=reservation_ttl_s)
+        orphans = await db.many(conn, Q.find_orders_without_job, _OrphanRow, kind=model.PROCESS_ORDER)
     drift = [_out_of_bounds(row) for row in bounds]
     drift += await _reserved_drift(pool, reserved, repair=repair)
     drift += [_ledger_drift(row) for row in ledger]
     drift += [_stale_reservation(row, reservation_ttl_s) for row in stale]
+    drift += [_order_without_job(row) for row in orphans]
     payment_drift, payments_check = await _check_payments(
         pool, payments, concurrency=provider_concurrency, batch_size=batch_size
     )
@@ -245,6 +254,20 @@ def _stale_reservation(row: _StaleRow, ttl_s: float) -> Drift:
         f"payment concluded within {ttl_s:.0f}s",
         f"reserved {row.age_s:.0f}s ago, payment {row.payment_status} after {row.payment_attempts} tries",
         "report only: never released while a charge may exist",
+        order_id=row.order_id,
+    )
+
+
+def _order_without_job(row: _OrphanRow) -> Drift:
+    """Invariant 5: every order reaches a final status. One whose job an operator cancelled or
+    purged (or that died) waits forever: a person decides whether it runs again or is cancelled."""
+    job = "no process_order job" if row.job_status == "none" else f"its process_order job is {row.job_status}"
+    return Drift(
+        ORDER_WITHOUT_JOB,
+        f"order {row.order_id}",
+        "a ready or running process_order job",
+        f"{row.status}, {job}",
+        "report only: `invorder jobs retry` its job, or cancel the order (POST /api/v1/orders/{id}/cancel)",
         order_id=row.order_id,
     )
 

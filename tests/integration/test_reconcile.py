@@ -186,6 +186,27 @@ def test_stale_reservation_is_reported_and_never_released(
     assert stock(sql, pid) == (10, 3, 1)
 
 
+def test_an_order_whose_job_was_cancelled_or_lost_is_reported(
+    database_url: str, sql: Any, payments_sim: LiveProcess
+) -> None:
+    pid = make_product(sql)
+    moving = make_order(sql, {pid: 1})  # its job is ready: fine
+    cancelled = make_order(sql, {pid: 1}, status="reserved")
+    sql.execute("update jobs set status = 'cancelled' where payload ->> 'order_id' = %s", (str(cancelled),))
+    lost = make_order(sql, {pid: 2}, with_job=False)
+    make_order(sql, {pid: 1}, status="failed", with_job=False)  # final: needs no job
+    before = snapshot(sql)
+
+    report = run_reconcile(database_url, payments_sim.url, repair=True)
+    found = {d.order_id: (d.kind, d.actual, d.repaired) for d in report.drift}
+    assert found == {
+        cancelled: ("order_without_job", "reserved, its process_order job is cancelled", False),
+        lost: ("order_without_job", "pending, no process_order job", False),
+    }
+    assert moving not in found and report.exit_code == 1
+    assert snapshot(sql) == before
+
+
 def test_payment_drift_is_reported_refunds_never_made(database_url: str, sql: Any, payments_sim: LiveProcess) -> None:
     pid = make_product(sql, price=300, on_hand=50)
     unpaid = make_order(sql, {pid: 1}, status="processed", payment_status="succeeded")

@@ -179,7 +179,7 @@ def test_a_restock_wakes_the_orders_waiting_for_it_and_a_cut_does_not(
 ) -> None:
     grows, shrinks = make_product(sql, sku="GROWS", on_hand=1), make_product(sql, sku="SHRINKS", on_hand=5)
     for pid in (grows, shrinks):
-        order_id = make_order(sql, {pid: 3})
+        order_id = make_order(sql, {pid: 3}, with_job=False)
         sql.execute(
             "insert into jobs (kind, payload, run_after) values ('process_order', %s, now() + interval '1 hour')",
             (f'{{"order_id": {order_id}}}',),
