@@ -1,6 +1,6 @@
 -- migrate:up
-set lock_timeout = '5s';
-set statement_timeout = '30s';
+set local lock_timeout = '5s';
+set local statement_timeout = '30s';
 
 create table inventory (
     product_id bigint primary key references products (id),

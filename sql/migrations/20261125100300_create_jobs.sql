@@ -1,6 +1,6 @@
 -- migrate:up
-set lock_timeout = '5s';
-set statement_timeout = '30s';
+set local lock_timeout = '5s';
+set local statement_timeout = '30s';
 
 create table jobs (
     id bigint generated always as identity primary key,

@@ -5,8 +5,8 @@
 -- session can see yet. The last one takes SHARE ROW EXCLUSIVE on products (reads go on, writes
 -- to products wait) until the commit right after it; lock_timeout bounds how long it may queue
 -- for that lock, and `invorder migrate up` retries the whole file when it gives up.
-set lock_timeout = '1s';
-set statement_timeout = '10s';
+set local lock_timeout = '1s';
+set local statement_timeout = '10s';
 
 create table categories (
     id bigint generated always as identity primary key,
@@ -54,8 +54,8 @@ references products (id) on delete cascade not valid;
 -- Drops what the up created. Dropping product_categories removes its foreign key's triggers
 -- on products, which takes ACCESS EXCLUSIVE on products (reads wait too) until the commit:
 -- lock_timeout keeps that wait short, and the statements after it are instant.
-set lock_timeout = '1s';
-set statement_timeout = '10s';
+set local lock_timeout = '1s';
+set local statement_timeout = '10s';
 
 -- squawk-ignore ban-drop-table
 drop table product_categories;

@@ -6,8 +6,8 @@
 -- tables, so old and new versions run side by side. The one lock on an existing table (jobs, to
 -- swap its status check) is ACCESS EXCLUSIVE for an instant, bounded by lock_timeout; the next
 -- migration validates the new check outside this transaction.
-set lock_timeout = '2s';
-set statement_timeout = '30s';
+set local lock_timeout = '2s';
+set local statement_timeout = '30s';
 
 -- The new check is added NOT VALID (no scan under the lock; new writes are checked at once);
 -- 20261201100100 validates it under SHARE UPDATE EXCLUSIVE, which claims and completions pass.
@@ -142,6 +142,9 @@ group by status;
 comment on view order_pipeline is 'Orders by status: how many, the oldest, and how many were placed and finished in the last hour. Pending and reserved orders are in flight; processed, failed and cancelled are final.';
 
 -- migrate:down
+set local lock_timeout = '2s';
+set local statement_timeout = '30s';
+
 -- The down migration drops only what its up created.
 -- squawk-ignore ban-drop-view
 drop view order_pipeline;

@@ -9,13 +9,13 @@
 -- after a large backlog has drained: `vacuum (truncate) jobs`.
 -- Setting a storage parameter takes SHARE UPDATE EXCLUSIVE, which blocks neither reads nor
 -- writes, only another VACUUM or ALTER of jobs.
-set lock_timeout = '1s';
-set statement_timeout = '10s';
+set local lock_timeout = '1s';
+set local statement_timeout = '10s';
 
 alter table jobs set (vacuum_truncate = false);
 
 -- migrate:down
-set lock_timeout = '1s';
-set statement_timeout = '10s';
+set local lock_timeout = '1s';
+set local statement_timeout = '10s';
 
 alter table jobs reset (vacuum_truncate);

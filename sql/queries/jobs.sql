@@ -162,6 +162,13 @@ select coalesce(max(n_dead_tup), 0) as dead_rows
 from pg_stat_user_tables
 where relid = 'jobs'::regclass;
 
+-- name: can_vacuum_jobs :one
+-- Whether this session's user may vacuum jobs (its owner, a member of the owning role, or a
+-- superuser): anyone else's VACUUM only warns and skips the table.
+select pg_has_role(current_user, c.relowner, 'USAGE') as allowed
+from pg_class as c
+where c.oid = 'jobs'::regclass;
+
 -- name: vacuum_jobs :exec
 -- Makes the space of finished jobs reusable (run outside a transaction). SKIP_LOCKED: when
 -- another vacuum of jobs is running (another worker's, autovacuum's), this one returns at once.

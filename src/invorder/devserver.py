@@ -24,21 +24,29 @@ def serve_api(settings: Settings, database_url: str, *, processes: int = 1, relo
     from granian.constants import Interfaces
 
     os.environ["DATABASE_URL"] = database_url  # granian's workers build the app from the environment
+    metrics_dir = None
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several API processes: each writes its metrics where /metrics (in any of them) reads all.
         import tempfile
 
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="invorder-metrics-")
-    Granian(
-        "invorder.api.app:create_app_from_env",
-        factory=True,
-        interface=Interfaces.ASGI,
-        address=settings.host,
-        port=settings.port,
-        workers=processes,
-        reload=reload,
-        log_access=False,
-    ).serve()
+        metrics_dir = tempfile.mkdtemp(prefix="invorder-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        Granian(
+            "invorder.api.app:create_app_from_env",
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=settings.host,
+            port=settings.port,
+            workers=processes,
+            reload=reload,
+            log_access=False,
+        ).serve()
+    finally:
+        if metrics_dir:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def run_dev(settings: Settings, database_url: str, *, workers: int, payments_port: int, reload: bool) -> int:
@@ -73,7 +81,14 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
     sim_data = os.path.join(settings.data_dir, "payments-sim.sqlite3")
     sim = [*me, "payments-sim", "--port", str(payments_port), "--control", "--data-file", sim_data]
     commands.append(("payments-sim", sim))
-    commands += [(f"worker-{n}", [*me, "worker"]) for n in range(1, workers + 1)]
+    # INVORDER_METRICS_PORT is a base here: worker n serves its metrics on base + n - 1 (one port
+    # each; they could not share it).
+    env.pop("INVORDER_METRICS_PORT", None)
+    metrics_ports = [settings.metrics_port + n for n in range(workers)] if settings.metrics_port else []
+    commands += [
+        (f"worker-{n}", [*me, "worker", *(["--metrics-port", str(metrics_ports[n - 1])] if metrics_ports else [])])
+        for n in range(1, workers + 1)
+    ]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for name, command in commands:
         children.append((name, subprocess.Popen(command, env=env)))
@@ -85,7 +100,8 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
         f"  OpenAPI docs     {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
         f"  Payment sim      {payments_url}  (faults: GET/PUT {payments_url}/_sim/config)\n"
         f"  Dashboard        {base}/dashboard\n"
-        f"  Metrics          {base}/metrics\n"
+        f"  Metrics          {base}/metrics"
+        f"{''.join(f'  worker: http://{settings.host}:{p}/metrics' for p in metrics_ports)}\n"
         f"  Ops API          {base}/api/v1/ops/stats  (Authorization: Bearer {admin_token})\n"
         f"  Admin token      {admin_token}"
         f"{'' if settings.admin_token else '  (generated for this run; set INVORDER_ADMIN_TOKEN to choose it)'}\n"

@@ -137,11 +137,15 @@ def stats(as_json: bool) -> None:
     )
 
     orders = Table(title="Orders", title_justify="left")
-    for column in ("status", "orders", "oldest", "placed last hour", "finished last hour"):
+    for column in ("status", "in flight now", "oldest in flight", "reached it in the last hour"):
         orders.add_column(column)
     for o in result.orders:
+        flight = o.status in ("pending", "reserved")
         orders.add_row(
-            o.status, str(o.orders), _age(o.oldest_age_s), str(o.created_last_hour), str(o.finished_last_hour)
+            o.status,
+            str(o.in_flight) if flight else "",
+            _age(o.oldest_age_s) if flight and o.in_flight else "",
+            "" if flight else str(o.finished_last_hour),
         )
     console.print(orders)
 

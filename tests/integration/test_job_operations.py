@@ -154,6 +154,10 @@ def test_cancel_keeps_cancelled_jobs_until_purged(ops: Any, sql: Any) -> None:
     ("body", "field"),
     [
         ({"older_than": "soon"}, "older_than"),
+        ({"older_than": "inf"}, "older_than"),
+        ({"older_than": "nan"}, "older_than"),
+        ({"older_than": "100000w"}, "older_than"),
+        ({"older_than": "-1d"}, "older_than"),
         ({"older_than": "1d", "statuses": ["ready"]}, "statuses"),
         ({"older_than": "1d", "statuses": ["dead", "dead"]}, "statuses"),
     ],

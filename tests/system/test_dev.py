@@ -75,7 +75,8 @@ def test_dev_serves_processes_orders_stops_on_sigterm_and_keeps_its_data(tmp_pat
             stats = http.get("/ops/stats", headers={"Authorization": f"Bearer {token[1]}"})
             assert stats.status_code == 200
             assert [w["alive"] for w in stats.json()["workers"]] == [True]
-            assert {o["status"]: o["orders"] for o in stats.json()["orders"]} == {"processed": 1}
+            pipeline = {o["status"]: (o["in_flight"], o["finished_last_hour"]) for o in stats.json()["orders"]}
+            assert pipeline["processed"] == (0, 1) and pipeline["pending"] == (0, 0)
         started = time.monotonic()
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(40) == 0, log.read_text()[-3000:]

@@ -65,14 +65,22 @@ async def _database_metrics(pool: Any) -> bytes:
         for status in ("ready", "scheduled", "running", "dead", "cancelled"):
             jobs.add_metric([q.kind, status], getattr(q, status))
         oldest.add_metric([q.kind], q.oldest_ready_age_s)
-    orders = GaugeMetricFamily("invorder_orders", "Orders by status.", labels=["status"])
+    in_flight = GaugeMetricFamily("invorder_orders_in_flight", "Orders pending or reserved now.", labels=["status"])
+    finished = GaugeMetricFamily(
+        "invorder_orders_finished_last_hour",
+        "Orders that reached a final status (processed, failed, cancelled) in the last hour.",
+        labels=["status"],
+    )
     for o in stats.orders:
-        orders.add_metric([o.status], o.orders)
+        if o.status in ("pending", "reserved"):
+            in_flight.add_metric([o.status], o.in_flight)
+        else:
+            finished.add_metric([o.status], o.finished_last_hour)
     workers = GaugeMetricFamily(
         "invorder_queue_workers_alive", "Worker processes that sent a heartbeat in the last minute."
     )
     workers.add_metric([], sum(w.alive for w in stats.workers))
-    return _render([jobs, oldest, orders, workers, up])
+    return _render([jobs, oldest, in_flight, finished, workers, up])
 
 
 def _render(families: list[Metric]) -> bytes:

@@ -5,6 +5,7 @@ The CLI (`invorder jobs`) and the ops API call these; neither holds SQL of its o
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 from typing import Any
 
@@ -94,10 +95,13 @@ class ThroughputRow(msgspec.Struct, frozen=True):
 
 
 class OrderPipelineRow(msgspec.Struct, frozen=True):
+    """One status: orders in it now (pending and reserved only: final ones are not counted,
+    that would scan every order ever placed), the oldest of those, and how many reached it in
+    the last hour (final statuses only)."""
+
     status: str
-    orders: int
+    in_flight: int
     oldest_age_s: float
-    created_last_hour: int
     finished_last_hour: int
 
 
@@ -235,8 +239,8 @@ async def purge_jobs(
     if bad or not statuses:
         message = f"only {' and '.join(PURGEABLE_STATUSES)} jobs can be purged"
         raise InvalidInput(message, [FieldError("statuses", message)])
-    if older_than_s < 0:
-        raise InvalidInput("older_than must not be negative", [FieldError("older_than_s", "negative")])
+    if not math.isfinite(older_than_s) or not 0 <= older_than_s <= MAX_DURATION_S:
+        raise InvalidInput("older_than must be between 0 and 100 years", [FieldError("older_than", "out of range")])
     total = 0
     while True:
         async with db.transaction(pool) as conn:
@@ -266,6 +270,7 @@ async def purge_jobs(
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 100 * 365 * 86400  # beyond it PostgreSQL's intervals and timestamps give out
 
 
 def parse_duration(text: str) -> float:
@@ -279,6 +284,8 @@ def parse_duration(text: str) -> float:
         raise InvalidInput(
             f"{text!r} is not a duration (e.g. 90s, 15m, 12h, 7d)", [FieldError("older_than", "not a duration")]
         ) from None
-    if seconds < 0:
-        raise InvalidInput("a duration is not negative", [FieldError("older_than", "negative")])
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_DURATION_S:
+        raise InvalidInput(
+            f"{text!r} is not a duration between 0 and 100 years", [FieldError("older_than", "out of range")]
+        )
     return seconds

@@ -323,6 +323,18 @@ class Worker:
         cfg = self.config
         # Spread the workers' looks over the interval instead of all at once.
         await asyncio.sleep(random.uniform(0, cfg.vacuum_interval_s))
+        try:
+            async with db.transaction(self.pool) as conn:
+                allowed = bool(await db.scalar(conn, Q.can_vacuum_jobs))
+        except (psycopg.Error, OSError, InvorderError):
+            allowed = True  # find out below, and say so then
+        if not allowed:
+            log.warning(
+                "this database user does not own jobs, so the worker cannot vacuum it: only autovacuum "
+                "keeps the table small (docs/operations.md, Retention)",
+                extra={"worker_id": self.id},
+            )
+            return
         warned = False
         while True:
             try:
@@ -334,8 +346,9 @@ class Worker:
                     ) as conn:
                         await db.execute(conn, Q.vacuum_jobs)
                     log.debug("vacuumed jobs (%d dead rows)", dead, extra={"worker_id": self.id})
+                warned = False
             except (psycopg.Error, OSError, InvorderError) as exc:
-                if not warned:  # e.g. not the table's owner: autovacuum is then all there is
+                if not warned:  # once per outage is enough; the loop goes on
                     log.warning("could not vacuum jobs: %s", exc, extra={"worker_id": self.id})
                     warned = True
             await asyncio.sleep(cfg.vacuum_interval_s)
