@@ -193,7 +193,7 @@ def payments_sim(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def reconcile(repair: bool, as_json: bool) -> None:
-    """Check stock, orders and the payment provider's charges against SPEC.md's invariants 1-4.
+    """Check stock, orders and the payment provider's charges against SPEC.md's invariants 1-5.
 
     Exit code 0 when no drift remains, 1 when some does."""
     import asyncio

@@ -1,4 +1,4 @@
-"""Reconciliation: check SPEC.md's invariants 1-4 against stock, orders and the payment provider's
+"""Reconciliation: check SPEC.md's invariants 1-5 against stock, orders, jobs and the payment provider's
 charges, repair only what is safe, report the rest; and the periodic `reconcile` job that does it."""
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ async def reconcile(
     provider_concurrency: int = PROVIDER_CONCURRENCY,
     batch_size: int = ORDER_BATCH,
 ) -> Report:
-    """Check invariants 1-4 and stale reservations; with `repair`, recompute drifted `reserved`
+    """Check invariants 1-5 and stale reservations; with `repair`, recompute drifted `reserved`
     figures (the only repair that is always safe). Never changes on_hand, never releases a
     reservation an order still holds, never refunds."""
     started = datetime.now(UTC)
