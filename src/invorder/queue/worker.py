@@ -310,10 +310,16 @@ class Worker:
                     await db.execute(conn, Q.stop_queue_worker, worker_id=self.id)
                 if prune:
                     await db.execute(conn, Q.prune_queue_history)
+        except asyncio.CancelledError:  # stopping: the final report writes these counts
+            self._keep_unreported(counts)
+            raise
         except Exception as exc:  # the report is for people: never let it stop the worker
             log.warning("could not write the worker's heartbeat: %s", exc, extra={"worker_id": self.id})
-            for kind, counter in counts.items():
-                self._unreported.setdefault(kind, Counter()).update(counter)
+            self._keep_unreported(counts)
+
+    def _keep_unreported(self, counts: dict[str, Counter[str]]) -> None:
+        for kind, counter in counts.items():
+            self._unreported.setdefault(kind, Counter()).update(counter)
 
     async def _vacuum_jobs(self) -> None:
         """Vacuum `jobs` when enough finished jobs have left dead rows: the table then stays the
