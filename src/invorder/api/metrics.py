@@ -49,7 +49,7 @@ async def _database_metrics(pool: Any) -> bytes:
     the database, not this process)."""
     up = GaugeMetricFamily("invorder_database_up", "1 when the database answered this scrape.")
     try:
-        stats = await admin.queue_stats(pool, throughput_minutes=1, list_limit=1)
+        stats = await admin.queue_gauges(pool)
     except Exception as exc:  # a scrape still answers, with the process's own metrics
         log.warning("metrics: database unavailable: %s", exc)
         up.add_metric([], 0)

@@ -115,6 +115,14 @@ class AdminActionRow(msgspec.Struct, frozen=True):
     details: dict[str, Any]
 
 
+class QueueGauges(msgspec.Struct, frozen=True):
+    """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status."""
+
+    queues: list[QueueDepthRow]
+    workers: list[WorkerRow]
+    orders: list[OrderPipelineRow]
+
+
 class QueueStats(msgspec.Struct, frozen=True):
     """Everything `invorder jobs stats` and `GET /ops/stats` show."""
 
@@ -139,15 +147,31 @@ class _IdKind(msgspec.Struct, frozen=True):
     kind: str
 
 
-async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: int = 20) -> QueueStats:
-    """Depth per kind, workers seen in the last ten minutes, throughput per minute, orders by
-    status, stuck jobs and the latest failures: one snapshot, in one transaction."""
+async def _read_gauges(conn: db.Conn) -> QueueGauges:
+    return QueueGauges(
+        queues=await db.many(conn, Q.queue_depth_by_kind, QueueDepthRow),
+        workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
+        orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
+    )
+
+
+async def queue_gauges(pool: Any) -> QueueGauges:
+    """Depth per kind, workers seen in the last ten minutes and orders by status, in one
+    transaction: what a scrape needs, without the lists of `queue_stats`."""
     async with db.transaction(pool) as conn:
+        return await _read_gauges(conn)
+
+
+async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: int = 20) -> QueueStats:
+    """The gauges, plus throughput per minute, stuck jobs and the latest failures: one snapshot,
+    in one transaction."""
+    async with db.transaction(pool) as conn:
+        gauges = await _read_gauges(conn)
         return QueueStats(
-            queues=await db.many(conn, Q.queue_depth_by_kind, QueueDepthRow),
-            workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
+            queues=gauges.queues,
+            workers=gauges.workers,
             throughput=await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=throughput_minutes),
-            orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
+            orders=gauges.orders,
             stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
             recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
         )
