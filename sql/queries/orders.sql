@@ -78,10 +78,6 @@ select
     updated_at
 from new_order;
 
--- name: insert_order_log :exec
-insert into order_logs (order_id, attempt, status, error_message, details)
-values (%(order_id)s, %(attempt)s, %(status)s, %(error_message)s, %(details)s);
-
 -- name: get_order :one
 select
     id,
@@ -101,8 +97,9 @@ select
 from orders
 where id = %(id)s;
 
--- name: lock_order :one
--- The order row, locked: every processing step and a cancel hold it, so they run one at a time.
+-- name: lock_orders :many
+-- The orders, locked in id order: every processing step and a cancel hold them, so the steps of
+-- one order run one at a time, and two writers of many orders never deadlock.
 select
     id,
     status,
@@ -119,8 +116,20 @@ select
     created_at,
     updated_at
 from orders
-where id = %(id)s
+where id = any(%(ids)s::bigint[])
+order by id
 for update;
+
+-- name: get_items_of_orders :many
+-- The lines of many orders, by order then product.
+select
+    order_id,
+    product_id,
+    quantity,
+    unit_price_cents
+from order_items
+where order_id = any(%(order_ids)s::bigint[])
+order by order_id, product_id;
 
 -- name: list_orders :many
 select
@@ -168,97 +177,179 @@ where order_id = %(order_id)s and id > %(after_id)s
 order by id
 limit %(limit)s;
 
--- name: lock_stock_for_order :many
--- The stock rows an order needs, locked in product id order: every order locks in the same
--- global order, so two orders naming the same products can never deadlock. A line whose
--- product has no stock row does not come back.
+-- name: lock_stock_for_orders :many
+-- The stock rows the given orders name, each once, locked in product id order: every writer of
+-- several stock rows locks them in this one global order, so none can deadlock another. A
+-- product without a stock row does not come back. The lock is taken before the rows change:
+-- an update alone locks in whatever order its plan reads them, and its snapshot would predate
+-- a wait for a lock.
 select
-    oi.product_id,
-    oi.quantity,
+    i.product_id,
     i.on_hand - i.reserved as available,
     (p.deleted_at is not null) as product_deleted
-from order_items as oi
-inner join inventory as i on oi.product_id = i.product_id
-inner join products as p on oi.product_id = p.id
-where oi.order_id = %(order_id)s
-order by oi.product_id
+from inventory as i
+inner join products as p on i.product_id = p.id
+where i.product_id in (
+    select oi.product_id
+    from order_items as oi
+    where oi.order_id = any(%(order_ids)s::bigint[])
+)
+order by i.product_id
 for update of i;
 
--- name: reserve_order_stock :execrows
--- Reserves every line of an order in one statement (rows already locked by lock_stock_for_order).
+-- name: reserve_stock_for_orders :execrows
+-- Reserves every line of the given orders, one update per product (rows locked first by
+-- lock_stock_for_orders).
 update inventory as i
 set
-    reserved = i.reserved + oi.quantity,
+    reserved = i.reserved + t.quantity,
     version = i.version + 1,
     updated_at = now()
-from order_items as oi
-where oi.order_id = %(order_id)s and i.product_id = oi.product_id;
+from (
+    select
+        oi.product_id,
+        sum(oi.quantity) as quantity
+    from order_items as oi
+    where oi.order_id = any(%(order_ids)s::bigint[])
+    group by oi.product_id
+) as t
+where i.product_id = t.product_id;
 
--- name: release_order_stock :execrows
--- Gives back what an order had reserved.
+-- name: release_stock_for_orders :execrows
+-- Gives back what the given orders had reserved (ledger-neutral: on_hand does not change).
 update inventory as i
 set
-    reserved = i.reserved - oi.quantity,
+    reserved = i.reserved - t.quantity,
     version = i.version + 1,
     updated_at = now()
-from order_items as oi
-where oi.order_id = %(order_id)s and i.product_id = oi.product_id;
+from (
+    select
+        oi.product_id,
+        sum(oi.quantity) as quantity
+    from order_items as oi
+    where oi.order_id = any(%(order_ids)s::bigint[])
+    group by oi.product_id
+) as t
+where i.product_id = t.product_id;
 
--- name: deduct_order_stock :execrows
--- Turns an order's reservation into a sale: on_hand and reserved both drop, and each line
--- writes its ledger row.
-with sold as (
+-- name: deduct_stock_for_orders :execrows
+-- Turns the given orders' reservations into sales: on_hand and reserved drop, one update per
+-- product, and each line writes its `sale` ledger row, its on_hand_after counted down in order
+-- id order.
+with lines as (
+    select
+        oi.order_id,
+        oi.product_id,
+        oi.quantity
+    from order_items as oi
+    where oi.order_id = any(%(order_ids)s::bigint[])
+),
+
+totals as (
+    select
+        product_id,
+        sum(quantity) as quantity
+    from lines
+    group by product_id
+),
+
+sold as (
     update inventory as i
     set
-        on_hand = i.on_hand - oi.quantity,
-        reserved = i.reserved - oi.quantity,
+        on_hand = i.on_hand - t.quantity,
+        reserved = i.reserved - t.quantity,
         version = i.version + 1,
         updated_at = now()
-    from order_items as oi
-    where oi.order_id = %(order_id)s and i.product_id = oi.product_id
-    returning i.product_id, i.on_hand, oi.quantity
+    from totals as t
+    where i.product_id = t.product_id
+    returning i.product_id, i.on_hand + t.quantity as on_hand_before
 )
 
 insert into stock_movements (product_id, delta, on_hand_after, kind, reason, order_id)
 select
-    product_id,
-    -quantity as delta,
-    on_hand as on_hand_after,
+    l.product_id,
+    -l.quantity as delta,
+    s.on_hand_before - sum(l.quantity) over (
+        partition by l.product_id order by l.order_id
+    ) as on_hand_after,
     'sale' as kind,
-    'order ' || %(order_id)s as reason,
-    %(order_id)s as order_id
-from sold;
+    'order ' || l.order_id as reason,
+    l.order_id
+from lines as l
+inner join sold as s on l.product_id = s.product_id;
 
--- name: set_order_state :one
--- Moves an order to its next state and returns it; the caller holds the row lock (lock_order).
-update orders
+-- name: set_order_states :many
+-- Moves many orders to their next states in one statement (one row each) and returns them as
+-- stored; the caller holds their row locks (lock_orders).
+update orders as o
 set
-    status = %(status)s,
-    attempts = %(attempts)s,
-    next_attempt_at = %(next_attempt_at)s,
-    last_error = %(last_error)s,
-    payment_status = %(payment_status)s,
-    payment_attempts = %(payment_attempts)s,
-    charge_id = %(charge_id)s,
-    reserved_at = %(reserved_at)s,
-    finished_at = case when %(status)s in ('processed', 'failed', 'cancelled') then now() end,
+    status = u.status,
+    attempts = u.attempts,
+    next_attempt_at = u.next_attempt_at,
+    last_error = u.last_error,
+    payment_status = u.payment_status,
+    payment_attempts = u.payment_attempts,
+    charge_id = u.charge_id,
+    reserved_at = u.reserved_at,
+    finished_at = case when u.status in ('processed', 'failed', 'cancelled') then now() end,
     updated_at = now()
-where id = %(id)s
+from
+    unnest(
+        %(ids)s::bigint[],
+        %(statuses)s::text[],
+        %(attempts)s::integer[],
+        %(next_attempt_at)s::timestamptz[],
+        %(last_errors)s::text[],
+        %(payment_statuses)s::text[],
+        %(payment_attempts)s::integer[],
+        %(charge_ids)s::text[],
+        %(reserved_at)s::timestamptz[]
+    ) as u (
+        id,
+        status,
+        attempts,
+        next_attempt_at,
+        last_error,
+        payment_status,
+        payment_attempts,
+        charge_id,
+        reserved_at
+    )
+where o.id = u.id
 returning
-    id,
-    status,
-    customer_ref,
-    total_cents,
-    attempts,
-    next_attempt_at,
-    last_error,
-    payment_status,
-    payment_attempts,
-    charge_id,
-    reserved_at,
-    finished_at,
-    created_at,
-    updated_at;
+    o.id,
+    o.status,
+    o.customer_ref,
+    o.total_cents,
+    o.attempts,
+    o.next_attempt_at,
+    o.last_error,
+    o.payment_status,
+    o.payment_attempts,
+    o.charge_id,
+    o.reserved_at,
+    o.finished_at,
+    o.created_at,
+    o.updated_at;
+
+-- name: insert_order_logs :exec
+-- Many order_logs rows in one statement, in the order given.
+insert into order_logs (order_id, attempt, status, error_message, details)
+select
+    l.order_id,
+    l.attempt,
+    l.status,
+    l.error_message,
+    l.details
+from
+    unnest(
+        %(order_ids)s::bigint[],
+        %(attempts)s::integer[],
+        %(statuses)s::text[],
+        %(error_messages)s::text[],
+        %(details)s::jsonb[]
+    ) with ordinality as l (order_id, attempt, status, error_message, details, n)
+order by l.n;
 
 -- name: wake_orders_for_product :execrows
 -- After a restock: jobs of pending orders that name the product run now instead of after

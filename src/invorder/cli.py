@@ -108,7 +108,7 @@ def serve(host: str | None, port: int | None, processes: int, reload: bool) -> N
     "--concurrency",
     type=click.IntRange(1, 10_000),
     default=None,
-    help="Jobs in hand at once [INVORDER_WORKER_CONCURRENCY, 16].",
+    help="Jobs in hand at once [INVORDER_WORKER_CONCURRENCY, 100].",
 )
 @click.option("--drain", is_flag=True, help="Exit once no job is ready (for benchmarks and scripts).")
 @click.option(

@@ -36,7 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     migrate_retry_base_s: float = 2.0
     migrate_retry_max_s: float = 30.0
     # queue and worker
-    worker_concurrency: int = 16
+    worker_concurrency: int = 100
     # a worker's Prometheus endpoint (`invorder worker --metrics-port`); unset: none
     metrics_port: int | None = None
     job_lease_s: float = 30.0
@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     order_retry_max_s: float = 120.0
     order_wait_max_s: float = 30.0
     reservation_ttl_s: float = 900.0
+    # orders a worker takes through one batch (one reserve transaction, charges in flight
+    # together), and how long it gathers payment answers before concluding them together
+    order_batch_size: int = 50
+    order_flush_interval_s: float = 0.005
     # reconciliation: seconds between runs of the periodic `reconcile` job (0 disables it)
     reconcile_interval_s: float = 300.0
     # payment provider
@@ -64,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_retry_max_s: float = 30.0
     payment_breaker_threshold: int = 5
     payment_breaker_open_s: float = 5.0
+    # charge requests a worker process has in flight at once (its connections to the provider)
+    payment_max_in_flight: int = 64
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -27,9 +27,13 @@ def payment_gateway(settings: Settings) -> PaymentGateway:
         settings.payments_url,
         connect_timeout_s=settings.payments_connect_timeout_s,
         read_timeout_s=settings.payments_read_timeout_s,
-        max_connections=max(10, settings.worker_concurrency),
+        max_connections=settings.payment_max_in_flight,
     )
-    return PaymentGateway(client, CircuitBreaker(settings.payment_breaker_threshold, settings.payment_breaker_open_s))
+    return PaymentGateway(
+        client,
+        CircuitBreaker(settings.payment_breaker_threshold, settings.payment_breaker_open_s),
+        max_in_flight=settings.payment_max_in_flight,
+    )
 
 
 def worker_config(settings: Settings, *, drain: bool = False) -> WorkerConfig:

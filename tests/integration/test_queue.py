@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -321,3 +321,119 @@ def test_a_worker_vacuums_the_jobs_table_once_finished_jobs_leave_dead_rows(data
     run(body, database_url)
     assert vacuums() > before, "the worker never vacuumed jobs"
     assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+# -- batch handlers ----------------------------------------------------------------------
+
+
+def drain_config(concurrency: int) -> WorkerConfig:
+    return dataclasses.replace(FAST, concurrency=concurrency, drain=True)
+
+
+def test_batch_handler_gets_jobs_of_its_kind_together_and_each_outcome_stands_alone(
+    database_url: str, sql: Any
+) -> None:
+    batches: list[list[int]] = []
+    singles: list[int] = []
+
+    async def batch(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        batches.append([j.payload["n"] for j in jobs])
+        # Odd jobs wait (once), even ones finish: one job's outcome does not decide another's.
+        return [
+            Snooze(0.05, "odd") if j.payload["n"] % 2 and j.attempts == 1 and len(batches) == 1 else Complete()
+            for j in jobs
+        ]
+
+    async def single(job: Job, ctx: JobContext) -> Outcome:
+        singles.append(job.payload["n"])
+        return Complete()
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "b", [{"n": n} for n in range(10)])
+        await add_jobs(pool, "s", [{"n": n} for n in range(3)])
+        registry = registry_of(s=single)
+        registry.register_batch("b", batch, max_batch=4)
+        worker = Worker(pool, registry, database_url=database_url, config=dataclasses.replace(FAST, concurrency=20))
+        task = asyncio.create_task(worker.run())
+        await poll_until(lambda: sum(map(len, batches)) >= 12, 10)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert sorted(singles) == [0, 1, 2]
+    first_claim = batches[:3]
+    assert [len(b) for b in first_claim] == [4, 4, 2]  # one claim, cut at max_batch
+    assert sorted(n for b in first_claim for n in b) == list(range(10))
+    again = sorted(n for b in batches[3:] for n in b)
+    assert again == [n for n in first_claim[0] if n % 2]  # only the snoozed jobs came back
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+def test_batch_handler_that_raises_retries_every_job_of_the_batch_with_backoff(database_url: str, sql: Any) -> None:
+    calls: list[list[int]] = []
+
+    async def raising(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        calls.append([j.attempts for j in jobs])
+        raise RuntimeError("batch broke")
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "b", [{"n": n} for n in range(3)], max_attempts=2)
+        registry = Registry()
+        registry.register_batch("b", raising, max_batch=10)
+        worker = Worker(pool, registry, database_url=database_url, config=dataclasses.replace(FAST, concurrency=10))
+        task = asyncio.create_task(worker.run())
+        await poll_until(lambda: len(calls) >= 2, 10)
+        worker.stop()
+        await task
+
+    run(body, database_url)
+    assert calls[:2] == [[1, 1, 1], [2, 2, 2]]
+    rows = sql.execute("select status, attempts, last_error from jobs order by id").fetchall()
+    assert rows == [("dead", 2, "RuntimeError: batch broke")] * 3
+
+
+def test_batch_handler_answering_the_wrong_number_of_outcomes_fails_the_batch(database_url: str, sql: Any) -> None:
+    async def short(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        return [Complete()]
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "b", [{"n": n} for n in range(2)], max_attempts=1)
+        registry = Registry()
+        registry.register_batch("b", short, max_batch=10)
+        await Worker(pool, registry, database_url=database_url, config=drain_config(10)).run()
+
+    run(body, database_url)
+    rows = sql.execute("select status, last_error from jobs order by id").fetchall()
+    assert rows == [("dead", "RuntimeError: batch handler answered 1 outcomes for 2 jobs")] * 2
+
+
+def test_batch_size_1_runs_one_job_per_call(database_url: str, sql: Any) -> None:
+    sizes: list[int] = []
+
+    async def batch(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        sizes.append(len(jobs))
+        return [Complete() for _ in jobs]
+
+    async def body(pool: Any) -> None:
+        await add_jobs(pool, "b", [{"n": n} for n in range(5)])
+        registry = Registry()
+        registry.register_batch("b", batch, max_batch=1)
+        await Worker(pool, registry, database_url=database_url, config=drain_config(10)).run()
+
+    run(body, database_url)
+    assert sizes == [1] * 5
+    assert sql.execute("select count(*) from jobs").fetchone()[0] == 0
+
+
+def test_a_kind_takes_one_handler_only() -> None:
+    async def batch(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        return []
+
+    registry = Registry()
+    registry.register_batch("b", batch, max_batch=5)
+    try:
+        registry.register("b", lambda job, ctx: batch([job], ctx))  # type: ignore[arg-type, return-value]
+    except ValueError as exc:
+        assert "registered already" in str(exc)
+    else:
+        raise AssertionError("a second handler for one kind was accepted")

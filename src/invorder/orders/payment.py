@@ -4,6 +4,7 @@ wait instead of hammering it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -83,18 +84,22 @@ class CircuitBreaker:
 class PaymentGateway:
     """The provider as the order processor sees it."""
 
-    def __init__(self, client: PaymentsClient, breaker: CircuitBreaker) -> None:
+    def __init__(self, client: PaymentsClient, breaker: CircuitBreaker, *, max_in_flight: int = 64) -> None:
         self.client = client
         self.breaker = breaker
+        # Bounds the requests in flight across every batch of this process; the client's
+        # connection pool has as many connections, so none waits for one inside httpx.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def charge(self, order: OrderRow) -> ChargeResult:
         """Charge (or replay the charge of) `order`'s total. Never raises for provider trouble."""
         try:
-            charge = await self.client.charge(
-                idempotency_key=payment_key(order.id, order.created_at),
-                amount_cents=order.total_cents,
-                reference=str(order.id),
-            )
+            async with self._in_flight:
+                charge = await self.client.charge(
+                    idempotency_key=payment_key(order.id, order.created_at),
+                    amount_cents=order.total_cents,
+                    reference=str(order.id),
+                )
         except (PaymentOutcomeUnknown, PaymentRejected) as exc:
             self.breaker.record(ok=False)
             delivered = not isinstance(exc, PaymentProviderUnreachable)
@@ -108,7 +113,8 @@ class PaymentGateway:
         """True when the provider says no charge exists for this order's key, False when one
         does, None when it cannot say."""
         try:
-            found = await self.client.find_charge(idempotency_key=payment_key(order.id, order.created_at))
+            async with self._in_flight:
+                found = await self.client.find_charge(idempotency_key=payment_key(order.id, order.created_at))
         except (PaymentOutcomeUnknown, PaymentRejected):
             self.breaker.record(ok=False)
             return None

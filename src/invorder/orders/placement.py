@@ -16,7 +16,7 @@ from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
-from invorder.orders.state import log_order, move_order, release_reserved_stock
+from invorder.orders.state import OrderChanges
 from invorder.queue import enqueue, notify_workers
 from invorder.sql import queries
 
@@ -140,17 +140,19 @@ async def list_order_logs(pool: Any, order_id: int, *, after_id: int, limit: int
 async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
     """Cancel an order not yet charged, giving back any reservation."""
     async with db.transaction(pool) as conn:
-        order = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
+        order = next(iter(await db.many(conn, Q.lock_orders, OrderRow, ids=[order_id])), None)
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
         if order.is_final:
             raise Conflict(f"order {order_id} is {order.status} already")
         if order.payment_status != "none":
             raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
+        changes = OrderChanges()
         if order.status == model.RESERVED:
-            await release_reserved_stock(conn, order_id)
-        cancelled = await move_order(conn, order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)
-        await log_order(conn, order_id, order.attempts, model.CANCELLED, details={"was": order.status})
+            changes.release(order_id)
+        changes.move(order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)
+        changes.log(order_id, order.attempts, model.CANCELLED, details={"was": order.status})
+        cancelled = (await changes.write(conn))[order_id]
         items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
     return cancelled, items
 

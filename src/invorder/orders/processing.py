@@ -1,10 +1,14 @@
-"""Processing an order, in the workers: a state machine whose steps each run in one
-transaction that holds the order's row lock, so a step's effects and the order's new state
-commit together, and a step run twice (after a crash) finds the state already moved on."""
+"""Processing orders, in the workers, a batch at a time: a state machine whose steps each run in
+one transaction that holds the row locks of the batch's orders, so a step's effects and the
+orders' new states commit together, and a step run twice (after a crash) finds the state
+already moved on. One batch is one transaction to reserve, a charge per order all in flight
+together, and a few transactions to conclude them as their answers come in."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +19,9 @@ from invorder import db
 from invorder.logs import log_context
 from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders import model
-from invorder.orders.model import OrderItemRow, OrderRow
+from invorder.orders.model import OrderRow
 from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
-from invorder.orders.state import deduct_reserved_stock, log_order, move_order, release_reserved_stock
+from invorder.orders.state import OrderChanges
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
 from invorder.sql import queries
@@ -26,11 +30,17 @@ log = logging.getLogger(__name__)
 Q = queries()
 
 
-class _StockLine(msgspec.Struct, frozen=True):
+class _Stock(msgspec.Struct):
     product_id: int
-    quantity: int
     available: int
     product_deleted: bool
+
+
+class _Line(msgspec.Struct, frozen=True):
+    order_id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class OrderPolicy:
     payment_max_attempts: int
     payment_retry_base_s: float
     payment_retry_max_s: float
+    flush_interval_s: float = 0.005
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OrderPolicy:
@@ -51,86 +62,131 @@ class OrderPolicy:
             settings.payment_max_attempts,
             settings.payment_retry_base_s,
             settings.payment_retry_max_s,
+            settings.order_flush_interval_s,
         )
 
 
-class OrderProcessor:
-    """The `process_order` job handler: pending -> reserved -> processed, or failed."""
+@dataclass(frozen=True)
+class _ToPay:
+    """An order that left step 1 reserved, and what step 2 asks the provider about it."""
+
+    index: int  # its job's place in the batch
+    order: OrderRow
+    ask_only: bool  # charge tries used up: only ask whether a charge exists
+
+
+PaymentAnswer = ChargeResult | bool | None  # a charge try's result, or confirm_no_charge's answer
+
+
+class OrderBatchProcessor:
+    """The `process_order` batch handler: pending -> reserved -> processed, or failed."""
 
     def __init__(self, policy: OrderPolicy, payments: PaymentGateway) -> None:
         self.policy = policy
         self.payments = payments
 
-    async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
-        order_id = int(job.payload["order_id"])
-        with log_context(order_id=order_id):
-            return await self._process(order_id, job, ctx)
+    async def __call__(self, jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        first: dict[int, int] = {}  # order id -> the index of the batch's first job for it
+        for index, job in enumerate(jobs):
+            order_id = int(job.payload["order_id"])
+            if order_id in first:  # two jobs for one order: the second looks again later
+                outcomes[index] = Snooze(1.0, "another job of this order was in the same batch")
+            else:
+                first[order_id] = index
+        to_pay = await self._reserve_and_start_payments(first, outcomes, ctx)
+        if to_pay:
+            await self._pay_and_conclude(to_pay, outcomes, ctx)
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
 
-    async def _process(self, order_id: int, job: Job, ctx: JobContext) -> Outcome:
-        fields = {"order_id": order_id, "job_id": job.id, "worker_id": ctx.worker_id}
-        # Step 1, one transaction: reserve the stock (when pending) and record that a charge
-        # request is about to go out.
-        async with db.transaction(ctx.pool) as conn:
-            order = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
-            if order is None or order.is_final:
-                return Complete()
-            if order.status == model.PENDING:
-                reserved = await self._reserve(conn, order, fields)
-                if not isinstance(reserved, OrderRow):
-                    return reserved
-                order = reserved
-            paused = self.payments.breaker.acquire()
-            if paused:  # the provider is failing: wait without spending a try
-                PAYMENT_OUTCOMES.labels("breaker_open").inc()
-                return Snooze(paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting")
-            ask_only = order.payment_attempts >= self.policy.payment_max_attempts
-            if not ask_only:
-                order = await self._start_payment(conn, order)
-        # Step 2, outside any transaction: the provider may take seconds, and no lock is held.
-        if ask_only:
-            no_charge = await self.payments.confirm_no_charge(order)
-        else:
-            result = await self.payments.charge(order)
-        # Step 3, one transaction: apply what the provider said, if this run still may.
-        async with db.transaction(ctx.pool) as conn:
-            current = await db.one(conn, Q.lock_order, OrderRow, id=order_id)
-            if current is None or current.status != model.RESERVED:
-                return Complete()  # another run of this job concluded it meanwhile
-            if ask_only:
-                return await self._conclude_exhausted(conn, current, no_charge, fields)
-            return await self._conclude_payment(conn, current, result, fields)
+    # -- step 1: one transaction reserves the batch and records the charges about to go out --
 
-    async def _reserve(self, conn: db.Conn, order: OrderRow, fields: dict[str, Any]) -> OrderRow | Outcome:
-        """Reserve every line or none (the reserved order comes back). Short of stock: wait
-        with backoff, then fail."""
+    async def _reserve_and_start_payments(
+        self, first: dict[int, int], outcomes: list[Outcome | None], ctx: JobContext
+    ) -> list[_ToPay]:
+        payable: list[tuple[int, OrderRow]] = []
+        to_pay: list[tuple[int, OrderRow, bool]] = []
+        changes = OrderChanges()
+        async with db.transaction(ctx.pool) as conn:
+            orders = await db.many(conn, Q.lock_orders, OrderRow, ids=sorted(first))
+            for order_id in first.keys() - {o.id for o in orders}:
+                outcomes[first[order_id]] = Complete()  # the order is gone
+            pending = [o.id for o in orders if o.status == model.PENDING]
+            lines: dict[int, list[_Line]] = {order_id: [] for order_id in pending}
+            stock: dict[int, _Stock] = {}
+            if pending:
+                for line in await db.many(conn, Q.get_items_of_orders, _Line, order_ids=pending):
+                    lines[line.order_id].append(line)
+                stock = {
+                    s.product_id: s for s in await db.many(conn, Q.lock_stock_for_orders, _Stock, order_ids=pending)
+                }
+            for order in orders:  # in id order: within a product, earlier orders are served first
+                index = first[order.id]
+                if order.is_final:
+                    outcomes[index] = Complete()
+                    continue
+                if order.status == model.PENDING:
+                    reserved = self._reserve(changes, order, lines[order.id], stock)
+                    if not isinstance(reserved, OrderRow):
+                        outcomes[index] = reserved
+                        continue
+                    order = reserved
+                payable.append((index, order))
+            # While the breaker is half-open it lets one order through: the one that waited
+            # longest since it last moved, so every waiting order gets its turn.
+            for index, order in sorted(payable, key=lambda p: p[1].updated_at):
+                paused = self.payments.breaker.acquire()
+                if paused:  # the provider is failing: wait without spending a try
+                    PAYMENT_OUTCOMES.labels("breaker_open").inc()
+                    outcomes[index] = Snooze(
+                        paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting"
+                    )
+                    continue
+                ask_only = order.payment_attempts >= self.policy.payment_max_attempts
+                if not ask_only:
+                    order = self._start_payment(changes, order)
+                to_pay.append((index, order, ask_only))
+            stored = await changes.write(conn)
+        return [_ToPay(index, stored.get(order.id, order), ask_only) for index, order, ask_only in to_pay]
+
+    def _reserve(
+        self, changes: OrderChanges, order: OrderRow, lines: list[_Line], stock: dict[int, _Stock]
+    ) -> OrderRow | Outcome:
+        """Reserve every line or none (the reserved order comes back), from the batch's view of
+        the stock, which each reservation lowers. Short of stock: wait with backoff, then fail."""
         attempt = order.attempts + 1
-        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order.id)
-        lines = {
-            line.product_id: line for line in await db.many(conn, Q.lock_stock_for_order, _StockLine, order_id=order.id)
-        }
-        deleted = [line.product_id for line in lines.values() if line.product_deleted]
-        short = {
-            item.product_id: item.quantity - (lines[item.product_id].available if item.product_id in lines else 0)
-            for item in items
-            if item.product_id not in lines or lines[item.product_id].available < item.quantity
-        }
+        deleted = [
+            line.product_id for line in lines if line.product_id in stock and stock[line.product_id].product_deleted
+        ]
         if deleted:
-            return await self._fail(conn, order, attempt, f"product {', '.join(map(str, deleted))} was deleted", fields)
+            return self._fail(changes, order, attempt, f"product {', '.join(map(str, deleted))} was deleted")
+        short = {
+            line.product_id: line.quantity - (stock[line.product_id].available if line.product_id in stock else 0)
+            for line in lines
+            if line.product_id not in stock or stock[line.product_id].available < line.quantity
+        }
         if short:
             reason = "not enough stock: " + ", ".join(f"product {pid} short by {n}" for pid, n in sorted(short.items()))
             details: dict[str, Any] = {"short": {str(pid): n for pid, n in short.items()}}
             if attempt >= self.policy.max_attempts:
-                return await self._fail(conn, order, attempt, f"{reason} after {attempt} attempts", fields, details)
+                return self._fail(changes, order, attempt, f"{reason} after {attempt} attempts", details)
             delay = backoff_s(attempt, base_s=self.policy.retry_base_s, max_s=self.policy.retry_max_s)
             next_at = datetime.now(UTC) + timedelta(seconds=delay)
-            await move_order(conn, order, attempts=attempt, next_attempt_at=next_at, last_error=reason)
+            changes.move(order, attempts=attempt, next_attempt_at=next_at, last_error=reason)
             details["retry_in_s"] = round(delay, 3)
-            await log_order(conn, order.id, attempt, "out_of_stock", error=reason, details=details)
-            log.info("order %d waits for stock (attempt %d): %s", order.id, attempt, reason, extra=fields)
+            changes.log(order.id, attempt, "out_of_stock", error=reason, details=details)
+            log.debug(
+                "order %d waits for stock (attempt %d): %s", order.id, attempt, reason, extra={"order_id": order.id}
+            )
             return Snooze(delay, reason)
-        await db.execute(conn, Q.reserve_order_stock, order_id=order.id)
-        reserved = await move_order(
-            conn,
+        for line in lines:
+            stock[line.product_id].available -= line.quantity
+        changes.reserve(order.id)
+        changes.log(
+            order.id, attempt, "reserved", details={"items": {str(line.product_id): line.quantity for line in lines}}
+        )
+        return changes.move(
             order,
             status=model.RESERVED,
             attempts=attempt,
@@ -138,28 +194,66 @@ class OrderProcessor:
             last_error=None,
             reserved_at=datetime.now(UTC),
         )
-        await log_order(
-            conn, order.id, attempt, "reserved", details={"items": {str(i.product_id): i.quantity for i in items}}
-        )
-        return reserved
 
-    async def _start_payment(self, conn: db.Conn, order: OrderRow) -> OrderRow:
+    def _start_payment(self, changes: OrderChanges, order: OrderRow) -> OrderRow:
         """Record that a charge request is about to go out: from here a cancel can no longer
         win, and a crash leaves `pending`, which the next run resolves by replaying the key."""
         attempt = order.payment_attempts + 1
         status = "pending" if order.payment_status == "none" else order.payment_status
-        started = await move_order(conn, order, payment_status=status, payment_attempts=attempt)
         details = {
             "payment_attempt": attempt,
             "idempotency_key": payment_key(order.id, order.created_at),
             "amount_cents": order.total_cents,
         }
-        await log_order(conn, order.id, order.attempts, "payment_started", details=details)
-        return started
+        changes.log(order.id, order.attempts, "payment_started", details=details)
+        return changes.move(order, payment_status=status, payment_attempts=attempt)
 
-    async def _conclude_payment(
-        self, conn: db.Conn, order: OrderRow, result: ChargeResult, fields: dict[str, Any]
-    ) -> Outcome:
+    # -- steps 2 and 3: every charge in flight at once, concluded in groups as answers come --
+
+    async def _pay_and_conclude(self, to_pay: list[_ToPay], outcomes: list[Outcome | None], ctx: JobContext) -> None:
+        """Ask the provider about every order at once (outside any transaction: it may take
+        seconds, and no lock is held), and conclude the answers in one transaction per group:
+        whatever has come back within `flush_interval_s` of the first answer of the group."""
+        asking = {asyncio.create_task(self._ask(item)): item for item in to_pay}
+        try:
+            waiting = set(asking)
+            while waiting:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if waiting and self.policy.flush_interval_s > 0:
+                    more, waiting = await asyncio.wait(waiting, timeout=self.policy.flush_interval_s)
+                    done |= more
+                answers = {asking[t].order.id: (asking[t], t.result()) for t in done}
+                for index, outcome in (await self._conclude(answers, ctx)).items():
+                    outcomes[index] = outcome
+        finally:
+            for task in asking:
+                task.cancel()
+            await asyncio.gather(*asking, return_exceptions=True)
+
+    async def _ask(self, item: _ToPay) -> PaymentAnswer:
+        with log_context(order_id=item.order.id):
+            if item.ask_only:
+                return await self.payments.confirm_no_charge(item.order)
+            return await self.payments.charge(item.order)
+
+    async def _conclude(self, answers: dict[int, tuple[_ToPay, PaymentAnswer]], ctx: JobContext) -> dict[int, Outcome]:
+        """Apply what the provider said, for each order this run still may conclude."""
+        outcomes: dict[int, Outcome] = {}
+        changes = OrderChanges()
+        async with db.transaction(ctx.pool) as conn:
+            current = {o.id: o for o in await db.many(conn, Q.lock_orders, OrderRow, ids=sorted(answers))}
+            for order_id, (item, answer) in sorted(answers.items()):
+                order = current.get(order_id)
+                if order is None or order.status != model.RESERVED:
+                    outcomes[item.index] = Complete()  # another run of this job concluded it meanwhile
+                elif isinstance(answer, ChargeResult):
+                    outcomes[item.index] = self._conclude_payment(changes, order, answer)
+                else:
+                    outcomes[item.index] = self._conclude_exhausted(changes, order, answer)
+            await changes.write(conn)
+        return outcomes
+
+    def _conclude_payment(self, changes: OrderChanges, order: OrderRow, result: ChargeResult) -> Outcome:
         charge = result.charge
         if charge is None:
             delay = backoff_s(
@@ -167,15 +261,15 @@ class OrderProcessor:
             )
             if result.delivered:
                 error = f"payment outcome unknown: {result.error}"
-                changes: dict[str, Any] = {"payment_status": "unknown"}
+                moved: dict[str, Any] = {"payment_status": "unknown"}
             else:  # never reached the provider: not a try, and nothing charged by it
                 error = f"payment provider unreachable: {result.error}"
-                changes = {"payment_attempts": order.payment_attempts - 1}
+                moved = {"payment_attempts": order.payment_attempts - 1}
             next_at = datetime.now(UTC) + timedelta(seconds=delay)
-            await move_order(conn, order, **changes, last_error=error, next_attempt_at=next_at)
+            changes.move(order, **moved, last_error=error, next_attempt_at=next_at)
             details: dict[str, Any] = {"payment_attempt": order.payment_attempts, "retry_in_s": round(delay, 3)}
-            await log_order(conn, order.id, order.attempts, "payment_error", error=error, details=details)
-            log.info("order %d: %s; retry in %.1fs", order.id, error, delay, extra=fields)
+            changes.log(order.id, order.attempts, "payment_error", error=error, details=details)
+            log.info("order %d: %s; retry in %.1fs", order.id, error, delay, extra={"order_id": order.id})
             return Snooze(delay, error)
         details = {
             "charge_id": charge.id,
@@ -183,9 +277,8 @@ class OrderProcessor:
             "amount_cents": charge.amount_cents,
         }
         if charge.succeeded:
-            await deduct_reserved_stock(conn, order.id)
-            await move_order(
-                conn,
+            changes.deduct(order.id)
+            changes.move(
                 order,
                 status=model.PROCESSED,
                 payment_status="succeeded",
@@ -193,13 +286,12 @@ class OrderProcessor:
                 next_attempt_at=None,
                 last_error=None,
             )
-            await log_order(conn, order.id, order.attempts, "processed", details=details)
-            log.info("order %d paid and processed", order.id, extra=fields)
+            changes.log(order.id, order.attempts, "processed", details=details)
+            log.debug("order %d paid and processed", order.id, extra={"order_id": order.id})
             return Complete()
-        await release_reserved_stock(conn, order.id)
         reason = "payment declined"
-        await move_order(
-            conn,
+        changes.release(order.id)
+        changes.move(
             order,
             status=model.FAILED,
             payment_status="declined",
@@ -208,21 +300,18 @@ class OrderProcessor:
             last_error=reason,
             reserved_at=None,
         )
-        await log_order(conn, order.id, order.attempts, "declined", error=reason, details=details)
-        log.info("order %d: payment declined; stock released", order.id, extra=fields)
+        changes.log(order.id, order.attempts, "declined", error=reason, details=details)
+        log.debug("order %d: payment declined; stock released", order.id, extra={"order_id": order.id})
         return Complete()
 
-    async def _conclude_exhausted(
-        self, conn: db.Conn, order: OrderRow, no_charge: bool | None, fields: dict[str, Any]
-    ) -> Outcome:
+    def _conclude_exhausted(self, changes: OrderChanges, order: OrderRow, no_charge: bool | None) -> Outcome:
         """Charge tries used up. Fail (and release) only once the provider confirms there is no
         charge; if one exists, one more replay of the key fetches it; if the provider cannot
         say, keep waiting."""
         if no_charge is True:
             reason = f"payment failed: no answer from the provider after {order.payment_attempts} tries; no charge"
-            await release_reserved_stock(conn, order.id)
-            await move_order(
-                conn,
+            changes.release(order.id)
+            changes.move(
                 order,
                 status=model.FAILED,
                 payment_status="not_charged",
@@ -230,35 +319,36 @@ class OrderProcessor:
                 last_error=reason,
                 reserved_at=None,
             )
-            await log_order(conn, order.id, order.attempts, "failed", error=reason)
-            log.info("order %d failed: %s", order.id, reason, extra=fields)
+            changes.log(order.id, order.attempts, "failed", error=reason)
+            log.info("order %d failed: %s", order.id, reason, extra={"order_id": order.id})
             return Complete()
         if no_charge is False:
             # The provider holds a charge for this key: allow one more try, which replays it.
-            await move_order(conn, order, payment_attempts=order.payment_attempts - 1)
+            changes.move(order, payment_attempts=order.payment_attempts - 1)
             return Snooze(0, "a charge exists: fetching it")
         delay = self.policy.payment_retry_max_s
-        await move_order(conn, order, next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay))
-        await log_order(
-            conn, order.id, order.attempts, "payment_unconfirmed", error="provider cannot say whether it charged"
-        )
+        changes.move(order, next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay))
+        changes.log(order.id, order.attempts, "payment_unconfirmed", error="provider cannot say whether it charged")
         return Snooze(delay, "waiting for the provider to confirm whether it charged")
 
-    async def _fail(
+    def _fail(
         self,
-        conn: db.Conn,
+        changes: OrderChanges,
         order: OrderRow,
         attempt: int,
         reason: str,
-        fields: dict[str, Any],
         details: dict[str, Any] | None = None,
     ) -> Outcome:
         """Give up on a pending order (nothing reserved, nothing charged)."""
-        await move_order(conn, order, status=model.FAILED, attempts=attempt, next_attempt_at=None, last_error=reason)
-        await log_order(conn, order.id, attempt, "failed", error=reason, details=details)
-        log.info("order %d failed: %s", order.id, reason, extra=fields)
+        changes.move(order, status=model.FAILED, attempts=attempt, next_attempt_at=None, last_error=reason)
+        changes.log(order.id, attempt, "failed", error=reason, details=details)
+        log.info("order %d failed: %s", order.id, reason, extra={"order_id": order.id})
         return Complete()
 
 
 def register_order_handlers(registry: Registry, settings: Settings, payments: PaymentGateway) -> None:
-    registry.register(model.PROCESS_ORDER, OrderProcessor(OrderPolicy.from_settings(settings), payments))
+    registry.register_batch(
+        model.PROCESS_ORDER,
+        OrderBatchProcessor(OrderPolicy.from_settings(settings), payments),
+        max_batch=settings.order_batch_size,
+    )

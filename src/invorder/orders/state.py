@@ -1,8 +1,9 @@
-"""Writing an order's state: the transition (under the caller's row lock), its log row, and
-the stock its reservation holds."""
+"""Writing orders' states: the changes one transaction makes to many orders (their new rows,
+their log rows, the stock their reservations hold), gathered and then written set-based."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -15,51 +16,96 @@ from invorder.sql import queries
 Q = queries()
 
 
-async def move_order(conn: db.Conn, order: OrderRow, **changes: Any) -> OrderRow:
-    """Write `order` with `changes` applied and return it as stored. The caller holds the
-    order's row lock (lock_order), so no other step can move it meanwhile."""
-    moved = await db.one(conn, Q.set_order_state, OrderRow, **{**msgspec.structs.asdict(order), **changes})
-    assert moved is not None
-    return moved
+@dataclass(frozen=True, slots=True)
+class _LogRow:
+    order_id: int
+    attempt: int
+    status: str
+    error: str | None
+    details: dict[str, Any]
 
 
-async def log_order(
-    conn: db.Conn,
-    order_id: int,
-    attempt: int,
-    status: str,
-    *,
-    error: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await db.execute(
-        conn,
-        Q.insert_order_log,
-        order_id=order_id,
-        attempt=attempt,
-        status=status,
-        error_message=error,
-        details=Jsonb(details or {}),
-    )
+@dataclass
+class OrderChanges:
+    """What one transaction does to the orders it holds locked (lock_orders): `move`, `log`,
+    `reserve`, `release` and `deduct` only gather; `write` sends it all in one statement per
+    table, whether one order changes or a batch of hundreds."""
 
+    _rows: dict[int, OrderRow] = field(default_factory=dict)
+    _logs: list[_LogRow] = field(default_factory=list)
+    _reserve: list[int] = field(default_factory=list)
+    _release: list[int] = field(default_factory=list)
+    _deduct: list[int] = field(default_factory=list)
 
-async def release_reserved_stock(conn: db.Conn, order_id: int) -> None:
-    """Give back what the order reserved (ledger-neutral: on_hand does not change)."""
-    await _lock_order_stock(conn, order_id)
-    await db.execute(conn, Q.release_order_stock, order_id=order_id)
+    def move(self, order: OrderRow, **changes: Any) -> OrderRow:
+        """`order` with `changes` applied, to be written (a later move of the same order wins)."""
+        moved = msgspec.structs.replace(order, **changes)
+        self._rows[order.id] = moved
+        return moved
 
+    def log(
+        self,
+        order_id: int,
+        attempt: int,
+        status: str,
+        *,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._logs.append(_LogRow(order_id, attempt, status, error, details or {}))
 
-async def deduct_reserved_stock(conn: db.Conn, order_id: int) -> None:
-    """Turn the order's reservation into a sale: on_hand and reserved drop, one `sale` ledger
-    row per line."""
-    await _lock_order_stock(conn, order_id)
-    await db.execute(conn, Q.deduct_order_stock, order_id=order_id)
+    def reserve(self, order_id: int) -> None:
+        """Hold every line of the order (the caller checked that the stock is there)."""
+        self._reserve.append(order_id)
 
+    def release(self, order_id: int) -> None:
+        """Give back what the order reserved (ledger-neutral: on_hand does not change)."""
+        self._release.append(order_id)
 
-async def _lock_order_stock(conn: db.Conn, order_id: int) -> None:
-    """Lock the order's stock rows in product id order, the one global lock order, before
-    changing several of them. The update alone would lock them in whatever order its plan
-    reads them, and deadlock against another multi-row writer (a reservation, a stock import);
-    its snapshot would also predate a wait for a lock, so the check constraints could judge a
-    row by an older version than the one it changes."""
-    await db.execute(conn, Q.lock_stock_for_order, order_id=order_id)
+    def deduct(self, order_id: int) -> None:
+        """Turn the order's reservation into a sale: on_hand and reserved drop, one `sale`
+        ledger row per line."""
+        self._deduct.append(order_id)
+
+    async def write(self, conn: db.Conn) -> dict[int, OrderRow]:
+        """Write everything gathered; the moved orders as stored, by id."""
+        stock = sorted({*self._reserve, *self._release, *self._deduct})
+        if stock:
+            await db.execute(conn, Q.lock_stock_for_orders, order_ids=stock)
+        for query, ids in (
+            (Q.reserve_stock_for_orders, self._reserve),
+            (Q.release_stock_for_orders, self._release),
+            (Q.deduct_stock_for_orders, self._deduct),
+        ):
+            if ids:
+                await db.execute(conn, query, order_ids=ids)
+        stored: dict[int, OrderRow] = {}
+        if self._rows:
+            rows = list(self._rows.values())
+            written = await db.many(
+                conn,
+                Q.set_order_states,
+                OrderRow,
+                ids=[r.id for r in rows],
+                statuses=[r.status for r in rows],
+                attempts=[r.attempts for r in rows],
+                next_attempt_at=[r.next_attempt_at for r in rows],
+                last_errors=[r.last_error for r in rows],
+                payment_statuses=[r.payment_status for r in rows],
+                payment_attempts=[r.payment_attempts for r in rows],
+                charge_ids=[r.charge_id for r in rows],
+                reserved_at=[r.reserved_at for r in rows],
+            )
+            stored = {r.id: r for r in written}
+        if self._logs:
+            logs = self._logs
+            await db.execute(
+                conn,
+                Q.insert_order_logs,
+                order_ids=[g.order_id for g in logs],
+                attempts=[g.attempt for g in logs],
+                statuses=[g.status for g in logs],
+                error_messages=[g.error for g in logs],
+                details=[Jsonb(g.details) for g in logs],
+            )
+        return stored

@@ -101,7 +101,7 @@ class PaymentsClient:
             content=msgspec.json.encode({"amount_cents": amount_cents, "reference": reference}),
         )
         charge = self._decode(response, Charge, fields)
-        log.info(
+        log.debug(
             "payment provider answered",
             extra={**fields, "charge_id": charge.id, "status": charge.status, "http_status": response.status_code},
         )

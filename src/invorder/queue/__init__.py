@@ -13,9 +13,10 @@ from invorder.queue.jobs import (
     enqueue_unique,
     notify_workers,
 )
-from invorder.queue.registry import Handler, Registry
+from invorder.queue.registry import BatchHandler, Handler, Registry
 
 __all__ = [
+    "BatchHandler",
     "Complete",
     "Handler",
     "Job",

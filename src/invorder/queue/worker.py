@@ -1,6 +1,7 @@
 """The worker: a producer that claims as many jobs as it has free slots, an executor per job
-that turns a handler's answer (or exception) into a decision, and the loops that keep leases
-alive, rescue jobs of dead workers and listen for NOTIFY."""
+(or per batch of jobs of one kind) that turns a handler's answers (or exception) into
+decisions, and the loops that keep leases alive, rescue jobs of dead workers and listen for
+NOTIFY."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from invorder import db, metrics
 from invorder.errors import InvorderError
 from invorder.logs import bind_log_context
 from invorder.queue.completer import Completer
-from invorder.queue.jobs import Complete, Job, JobContext, backoff_s
+from invorder.queue.jobs import Complete, Job, JobContext, Outcome, backoff_s
 from invorder.queue.registry import Registry
 from invorder.sql import queries
 
@@ -133,8 +134,7 @@ class Worker:
                 log.warning("claim failed, retrying: %s", exc, extra={"worker_id": self.id})
                 await self._wait(self._stopping, timeout=cfg.poll_interval_s)
                 continue
-            for job in jobs:
-                self._start(job)
+            self._start_all(jobs)
             if len(jobs) == free:
                 continue  # more may be ready: claim again as soon as a slot frees
             if cfg.drain and not jobs and not self._running:
@@ -161,9 +161,27 @@ class Worker:
             metrics.JOBS_CLAIMED.labels(kind).inc(count)
         return jobs
 
-    def _start(self, job: Job) -> None:
-        self._held.add(job.id)
-        self._running[job.id] = asyncio.create_task(self._execute(job))
+    def _start_all(self, jobs: list[Job]) -> None:
+        """One task per job, or per batch of a kind registered with a batch handler (jobs
+        grouped by kind in claim order, cut at the kind's `max_batch`)."""
+        batches: dict[str, list[Job]] = {}
+        for job in jobs:
+            self._held.add(job.id)
+            kind = self.registry.batch(job.kind)
+            if kind is None:
+                self._running[job.id] = asyncio.create_task(self._execute(job))
+                continue
+            batch = batches.setdefault(job.kind, [])
+            batch.append(job)
+            if len(batch) == kind.max_batch:
+                self._start_batch(batches.pop(job.kind))
+        for batch in batches.values():
+            self._start_batch(batch)
+
+    def _start_batch(self, jobs: list[Job]) -> None:
+        task = asyncio.create_task(self._execute_batch(jobs))
+        for job in jobs:
+            self._running[job.id] = task
 
     async def _wait(self, *events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
         waiters = [asyncio.ensure_future(e.wait()) for e in (*events, self._stopping)]
@@ -181,37 +199,70 @@ class Worker:
         try:
             outcome = await self.registry.handler(job.kind)(job, self._context)
         except asyncio.CancelledError:
-            self._completer.release(job.id, delay_s=0, error="handed back: worker stopped", failed=False)
-            metrics.JOBS_HANDED_BACK.labels(job.kind).inc()  # rare: no cached child
+            self._hand_back([job])
             raise
         except Exception as exc:
-            delay = backoff_s(job.attempts, base_s=self.config.retry_base_s, max_s=self.config.retry_max_s)
-            last = job.attempts >= job.max_attempts
-            self._count(job.kind, "failed")
-            if last:
-                self._count(job.kind, "dead")
-            (metrics.JOBS_DEAD if last else metrics.JOBS_RETRIED).labels(job.kind).inc()
-            log.exception(
-                "job %d (%s) failed on attempt %d/%d; %s",
-                job.id,
-                job.kind,
-                job.attempts,
-                job.max_attempts,
-                "now dead" if last else f"retry in {delay:.1f}s",
-                extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "worker_id": self.id},
-            )
-            self._completer.release(job.id, delay_s=delay, error=f"{type(exc).__name__}: {exc}", failed=True)
+            self._record_failure(job, exc)
         else:
-            if isinstance(outcome, Complete):
-                self._completer.complete(job.id)
-                self._count(job.kind, "done")
-                _counters(job.kind).succeeded.inc()
-            else:
-                self._completer.release(job.id, delay_s=outcome.delay_s, error=outcome.reason or None, failed=False)
-                _counters(job.kind).snoozed.inc()
+            self._record(job, outcome)
         finally:
             self._running.pop(job.id, None)
             self._slot_free.set()
+
+    async def _execute_batch(self, jobs: list[Job]) -> None:
+        kind = self.registry.batch(jobs[0].kind)
+        assert kind is not None
+        bind_log_context(worker_id=self.id, kind=jobs[0].kind, batch=len(jobs))
+        try:
+            outcomes = list(await kind.handler(jobs, self._context))
+            if len(outcomes) != len(jobs):
+                raise RuntimeError(f"batch handler answered {len(outcomes)} outcomes for {len(jobs)} jobs")
+        except asyncio.CancelledError:
+            self._hand_back(jobs)
+            raise
+        except Exception as exc:
+            for job in jobs:
+                self._record_failure(job, exc)
+        else:
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                self._record(job, outcome)
+        finally:
+            for job in jobs:
+                self._running.pop(job.id, None)
+            self._slot_free.set()
+
+    def _hand_back(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._completer.release(job.id, delay_s=0, error="handed back: worker stopped", failed=False)
+            metrics.JOBS_HANDED_BACK.labels(job.kind).inc()  # rare: no cached child
+
+    def _record(self, job: Job, outcome: Outcome) -> None:
+        if isinstance(outcome, Complete):
+            self._completer.complete(job.id)
+            self._count(job.kind, "done")
+            _counters(job.kind).succeeded.inc()
+        else:
+            self._completer.release(job.id, delay_s=outcome.delay_s, error=outcome.reason or None, failed=False)
+            _counters(job.kind).snoozed.inc()
+
+    def _record_failure(self, job: Job, exc: Exception) -> None:
+        delay = backoff_s(job.attempts, base_s=self.config.retry_base_s, max_s=self.config.retry_max_s)
+        last = job.attempts >= job.max_attempts
+        self._count(job.kind, "failed")
+        if last:
+            self._count(job.kind, "dead")
+        (metrics.JOBS_DEAD if last else metrics.JOBS_RETRIED).labels(job.kind).inc()
+        log.error(
+            "job %d (%s) failed on attempt %d/%d; %s",
+            job.id,
+            job.kind,
+            job.attempts,
+            job.max_attempts,
+            "now dead" if last else f"retry in {delay:.1f}s",
+            exc_info=exc,
+            extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts, "worker_id": self.id},
+        )
+        self._completer.release(job.id, delay_s=delay, error=f"{type(exc).__name__}: {exc}", failed=True)
 
     def _count(self, kind: str, what: str) -> None:
         self._unreported.setdefault(kind, Counter())[what] += 1
@@ -229,7 +280,7 @@ class Worker:
             len(self._running),
             extra={"worker_id": self.id},
         )
-        _, pending = await asyncio.wait(list(self._running.values()), timeout=self.config.shutdown_timeout_s)
+        _, pending = await asyncio.wait(set(self._running.values()), timeout=self.config.shutdown_timeout_s)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
