@@ -71,6 +71,7 @@ class _ToPay:
     """An order that left step 1 reserved, and what step 2 asks the provider about it."""
 
     index: int  # its job's place in the batch
+    job_id: int
     order: OrderRow
     ask_only: bool  # charge tries used up: only ask whether a charge exists
 
@@ -94,7 +95,8 @@ class OrderBatchProcessor:
                 outcomes[index] = Snooze(1.0, "another job of this order was in the same batch")
             else:
                 first[order_id] = index
-        to_pay = await self._reserve_and_start_payments(first, outcomes, ctx)
+        job_ids = {order_id: jobs[index].id for order_id, index in first.items()}
+        to_pay = await self._reserve_and_start_payments(first, job_ids, outcomes, ctx)
         if to_pay:
             await self._pay_and_conclude(to_pay, outcomes, ctx)
         assert all(o is not None for o in outcomes)
@@ -103,7 +105,7 @@ class OrderBatchProcessor:
     # -- step 1: one transaction reserves the batch and records the charges about to go out --
 
     async def _reserve_and_start_payments(
-        self, first: dict[int, int], outcomes: list[Outcome | None], ctx: JobContext
+        self, first: dict[int, int], job_ids: dict[int, int], outcomes: list[Outcome | None], ctx: JobContext
     ) -> list[_ToPay]:
         payable: list[tuple[int, OrderRow]] = []
         to_pay: list[tuple[int, OrderRow, bool]] = []
@@ -127,7 +129,8 @@ class OrderBatchProcessor:
                     outcomes[index] = Complete()
                     continue
                 if order.status == model.PENDING:
-                    reserved = self._reserve(changes, order, lines[order.id], stock)
+                    with log_context(order_id=order.id, job_id=job_ids[order.id]):
+                        reserved = self._reserve(changes, order, lines[order.id], stock)
                     if not isinstance(reserved, OrderRow):
                         outcomes[index] = reserved
                         continue
@@ -148,7 +151,9 @@ class OrderBatchProcessor:
                     order = self._start_payment(changes, order)
                 to_pay.append((index, order, ask_only))
             stored = await changes.write(conn)
-        return [_ToPay(index, stored.get(order.id, order), ask_only) for index, order, ask_only in to_pay]
+        return [
+            _ToPay(index, job_ids[order.id], stored.get(order.id, order), ask_only) for index, order, ask_only in to_pay
+        ]
 
     def _reserve(
         self, changes: OrderChanges, order: OrderRow, lines: list[_Line], stock: dict[int, _Stock]
@@ -176,9 +181,7 @@ class OrderBatchProcessor:
             changes.move(order, attempts=attempt, next_attempt_at=next_at, last_error=reason)
             details["retry_in_s"] = round(delay, 3)
             changes.log(order.id, attempt, "out_of_stock", error=reason, details=details)
-            log.debug(
-                "order %d waits for stock (attempt %d): %s", order.id, attempt, reason, extra={"order_id": order.id}
-            )
+            log.debug("order %d waits for stock (attempt %d): %s", order.id, attempt, reason)
             return Snooze(delay, reason)
         for line in lines:
             stock[line.product_id].available -= line.quantity
@@ -231,7 +234,7 @@ class OrderBatchProcessor:
             await asyncio.gather(*asking, return_exceptions=True)
 
     async def _ask(self, item: _ToPay) -> PaymentAnswer:
-        with log_context(order_id=item.order.id):
+        with log_context(order_id=item.order.id, job_id=item.job_id):
             if item.ask_only:
                 return await self.payments.confirm_no_charge(item.order)
             return await self.payments.charge(item.order)
@@ -246,10 +249,12 @@ class OrderBatchProcessor:
                 order = current.get(order_id)
                 if order is None or order.status != model.RESERVED:
                     outcomes[item.index] = Complete()  # another run of this job concluded it meanwhile
-                elif isinstance(answer, ChargeResult):
-                    outcomes[item.index] = self._conclude_payment(changes, order, answer)
-                else:
-                    outcomes[item.index] = self._conclude_exhausted(changes, order, answer)
+                    continue
+                with log_context(order_id=order_id, job_id=item.job_id):
+                    if isinstance(answer, ChargeResult):
+                        outcomes[item.index] = self._conclude_payment(changes, order, answer)
+                    else:
+                        outcomes[item.index] = self._conclude_exhausted(changes, order, answer)
             await changes.write(conn)
         return outcomes
 
@@ -269,7 +274,7 @@ class OrderBatchProcessor:
             changes.move(order, **moved, last_error=error, next_attempt_at=next_at)
             details: dict[str, Any] = {"payment_attempt": order.payment_attempts, "retry_in_s": round(delay, 3)}
             changes.log(order.id, order.attempts, "payment_error", error=error, details=details)
-            log.info("order %d: %s; retry in %.1fs", order.id, error, delay, extra={"order_id": order.id})
+            log.info("order %d: %s; retry in %.1fs", order.id, error, delay)
             return Snooze(delay, error)
         details = {
             "charge_id": charge.id,
@@ -287,7 +292,7 @@ class OrderBatchProcessor:
                 last_error=None,
             )
             changes.log(order.id, order.attempts, "processed", details=details)
-            log.debug("order %d paid and processed", order.id, extra={"order_id": order.id})
+            log.debug("order %d paid and processed", order.id)
             return Complete()
         reason = "payment declined"
         changes.release(order.id)
@@ -301,7 +306,7 @@ class OrderBatchProcessor:
             reserved_at=None,
         )
         changes.log(order.id, order.attempts, "declined", error=reason, details=details)
-        log.debug("order %d: payment declined; stock released", order.id, extra={"order_id": order.id})
+        log.debug("order %d: payment declined; stock released", order.id)
         return Complete()
 
     def _conclude_exhausted(self, changes: OrderChanges, order: OrderRow, no_charge: bool | None) -> Outcome:
@@ -320,7 +325,7 @@ class OrderBatchProcessor:
                 reserved_at=None,
             )
             changes.log(order.id, order.attempts, "failed", error=reason)
-            log.info("order %d failed: %s", order.id, reason, extra={"order_id": order.id})
+            log.info("order %d failed: %s", order.id, reason)
             return Complete()
         if no_charge is False:
             # The provider holds a charge for this key: allow one more try, which replays it.
@@ -342,7 +347,7 @@ class OrderBatchProcessor:
         """Give up on a pending order (nothing reserved, nothing charged)."""
         changes.move(order, status=model.FAILED, attempts=attempt, next_attempt_at=None, last_error=reason)
         changes.log(order.id, attempt, "failed", error=reason, details=details)
-        log.info("order %d failed: %s", order.id, reason, extra={"order_id": order.id})
+        log.info("order %d failed: %s", order.id, reason)
         return Complete()
 
 
