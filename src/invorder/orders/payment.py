@@ -88,7 +88,7 @@ class PaymentGateway:
         self.client = client
         self.breaker = breaker
         # Bounds the requests in flight across every batch of this process; the client's
-        # connection pool has as many connections, so none waits for one inside httpx.
+        # connection pool has as many connections, so none waits for one inside the client.
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def charge(self, order: OrderRow) -> ChargeResult:
