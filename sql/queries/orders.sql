@@ -189,11 +189,12 @@ select
     (p.deleted_at is not null) as product_deleted
 from inventory as i
 inner join products as p on i.product_id = p.id
-where i.product_id in (
-    select oi.product_id
-    from order_items as oi
-    where oi.order_id = any(%(order_ids)s::bigint[])
-)
+where
+    i.product_id in (
+        select oi.product_id
+        from order_items as oi
+        where oi.order_id = any(%(order_ids)s::bigint[])
+    )
 order by i.product_id
 for update of i;
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.invariants import check_orders_settled, check_stock_invariants
+from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
 from tests.processes import LiveProcess, start_api, start_worker, wait_until
 
 
@@ -196,3 +196,61 @@ def test_sigkilled_workers_lose_and_double_nothing(
         "select order_id from order_logs where status = 'processed' group by order_id having count(*) > 1"
     ).fetchall()
     assert doubled == []
+
+
+@pytest.mark.slow
+def test_sigkills_through_batch_reservations_and_conclusions_leave_1000_orders_settled(
+    live_api: LiveProcess, env: dict[str, str], workers: list[LiveProcess], payments_sim: LiveProcess, sql: Any
+) -> None:
+    """Workers taking batches of up to 50 orders are SIGKILLed every 0.2-0.6 s while 1,000
+    orders flow: with charges taking 20 ms and a few thousand orders a minute in batches, each
+    kill lands in a batch's reservation, its charges in flight or its conclusions."""
+    from tests.system.test_payments_flow import charges_file
+
+    rng = random.Random(1000)
+    response = httpx.put(payments_sim.url + "/_sim/config", json={"latency_ms": 20, "decline_rate": 0.1}, timeout=5)
+    assert response.status_code == 200, response.text
+    products = make_products(live_api.url, [150] * 8)  # about 1,500 units asked of 1,200: some orders wait, then fail
+    bodies = []
+    for _ in range(1000):
+        chosen = rng.sample(products, rng.randint(1, 2))
+        bodies.append({"items": [{"product_id": p, "quantity": rng.randint(1, 2)} for p in chosen]})
+    batch_env = {**env, "INVORDER_ORDER_BATCH_SIZE": "50"}
+    workers += [start_worker(batch_env, concurrency=100) for _ in range(3)]
+    sent: list[httpx.Response] = []
+
+    async def place() -> None:
+        async with httpx.AsyncClient(base_url=live_api.url, timeout=60) as http:
+            for chunk in range(0, 1000, 50):
+                sent.extend(
+                    await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in bodies[chunk : chunk + 50]])
+                )
+
+    async def chaos() -> int:
+        kills = 0
+        for _ in range(15):
+            await asyncio.sleep(rng.uniform(0.2, 0.6))
+            victim = rng.randrange(len(workers))
+            workers[victim].kill()
+            kills += 1
+            workers[victim] = start_worker(batch_env, concurrency=100)
+        return kills
+
+    async def both() -> int:
+        _, kills = await asyncio.gather(place(), chaos())
+        return kills
+
+    assert asyncio.run(both()) == 15
+    assert [r.status_code for r in sent] == [202] * 1000
+    wait_all_final(sql, 1000, timeout=240)
+    wait_until(lambda: sql.execute("select count(*) from jobs").fetchone()[0] == 0, timeout=30, what="queue to empty")
+    check_stock_invariants(sql)
+    check_orders_settled(sql)
+    statuses = dict(sql.execute("select status, count(*) from orders group by status").fetchall())
+    assert statuses.get("processed", 0) > 0, statuses
+    doubled = sql.execute(
+        "select order_id from order_logs where status = 'processed' group by order_id having count(*) > 1"
+    ).fetchall()
+    assert doubled == []
+    check_payments(sql, simulator_charges(charges_file(payments_sim)))  # invariant 4: one charge per processed order
+    assert_no_deadlock(workers)
