@@ -31,9 +31,13 @@ class _Batch:
 
 
 class Completer:
-    def __init__(self, pool: Any, owner: str, held: set[int]) -> None:
+    def __init__(self, pool: Any, owner: str, held: set[int], writing: asyncio.Lock) -> None:
         self._pool = pool
         self._owner = owner
+        # Held while this worker writes its own running jobs (here, and when it renews their
+        # leases): two such statements at once, each locking many of the same rows in its own
+        # order, deadlock each other.
+        self._writing = writing
         self._held = held  # ids this worker holds; written ids leave it
         self._batch = _Batch()
         self._pending = asyncio.Event()
@@ -77,7 +81,7 @@ class Completer:
         while len(self._batch):
             batch, self._batch = self._batch, _Batch()
             try:
-                async with db.transaction(self._pool) as conn:
+                async with self._writing, db.transaction(self._pool) as conn:
                     if batch.completed:
                         await db.execute(conn, Q.complete_jobs, ids=batch.completed, owner=self._owner)
                     if batch.released_ids:

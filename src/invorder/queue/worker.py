@@ -74,7 +74,8 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._held: set[int] = set()
-        self._completer = Completer(pool, self.id, self._held)
+        self._writing_jobs = asyncio.Lock()  # see Completer: renewals and completions take turns
+        self._completer = Completer(pool, self.id, self._held, self._writing_jobs)
         self._context = JobContext(pool=pool, worker_id=self.id)
         self.claimed = 0
         # Totals since start, and per-kind counts not yet added to job_throughput.
@@ -295,7 +296,7 @@ class Worker:
             if not ids:
                 continue
             try:
-                async with db.transaction(self.pool) as conn:
+                async with self._writing_jobs, db.transaction(self.pool) as conn:
                     kept = await db.many(conn, Q.renew_leases, _Id, ids=ids, owner=self.id, lease_s=self.config.lease_s)
             except (psycopg.Error, OSError) as exc:
                 log.warning("lease renewal failed: %s", exc, extra={"worker_id": self.id})
