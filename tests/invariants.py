@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from tests.processes import LiveProcess
 
 
 def check_stock_invariants(sql: Any) -> None:
@@ -63,6 +66,13 @@ def check_orders_settled(sql: Any) -> None:
         """
     ).fetchall()
     assert sales_match == [], f"sale movements with the wrong quantity: {sales_match}"
+
+
+def charges_file(sim: LiveProcess) -> Path:
+    """The data file a `payments-sim` process records its charges in."""
+    args = sim.popen.args
+    assert isinstance(args, list)
+    return Path(str(args[args.index("--data-file") + 1]))
 
 
 def simulator_charges(data_file: Any) -> list[tuple[str, str, int]]:

@@ -13,13 +13,31 @@ select
 from products
 where id = any(%(ids)s::bigint[]) and deleted_at is null;
 
--- name: insert_order :one
--- A new pending order with its items and its `placed` log row, in one statement. With a key
--- already used nothing is inserted and no row comes back (a concurrent duplicate waits here
--- until the first commits).
-with new_order as (
+-- name: place_order :one
+-- A new pending order in one statement, its own transaction: the order with its total, its
+-- items at the products' current prices, its `placed` log row, its first job (the row
+-- `enqueue_job` writes) and the notification that wakes the workers. No row comes back when
+-- nothing was placed: a product is unknown or deleted, or the Idempotency-Key is taken (a
+-- concurrent duplicate waits here until the first commits). `unit_prices` follow `product_ids`.
+with priced as (
+    select
+        wanted.product_id,
+        wanted.quantity,
+        products.price_cents
+    from unnest(%(product_ids)s::bigint[], %(quantities)s::integer[]) as wanted (product_id, quantity)
+    inner join products on wanted.product_id = products.id
+    where products.deleted_at is null
+),
+
+new_order as (
     insert into orders (customer_ref, total_cents, idempotency_key, request_hash)
-    values (%(customer_ref)s, %(total_cents)s, %(idempotency_key)s, %(request_hash)s)
+    select
+        %(customer_ref)s::text as customer_ref,
+        sum(price_cents * quantity)::bigint as total_cents,
+        %(idempotency_key)s::text as idempotency_key,
+        %(request_hash)s::text as request_hash
+    from priced
+    having count(*) = cardinality(%(product_ids)s::bigint[])
     on conflict (idempotency_key) do nothing
     returning
         id,
@@ -42,13 +60,11 @@ items as (
     insert into order_items (order_id, product_id, quantity, unit_price_cents)
     select
         new_order.id as order_id,
-        i.product_id,
-        i.quantity,
-        i.unit_price_cents
+        priced.product_id,
+        priced.quantity,
+        priced.price_cents as unit_price_cents
     from new_order
-    cross join
-        unnest(%(product_ids)s::bigint[], %(quantities)s::integer[], %(prices)s::bigint[])
-            as i (product_id, quantity, unit_price_cents)
+    cross join priced
 ),
 
 placed as (
@@ -59,24 +75,41 @@ placed as (
         'placed' as status,
         jsonb_build_object('total_cents', total_cents) as details
     from new_order
+),
+
+job as (
+    insert into jobs (kind, payload, max_attempts)
+    select
+        %(job_kind)s::text as kind,
+        jsonb_build_object('order_id', id) as payload,
+        %(max_attempts)s::integer as max_attempts
+    from new_order
+    returning kind
 )
 
 select
-    id,
-    status,
-    customer_ref,
-    total_cents,
-    attempts,
-    next_attempt_at,
-    last_error,
-    payment_status,
-    payment_attempts,
-    charge_id,
-    reserved_at,
-    finished_at,
-    created_at,
-    updated_at
-from new_order;
+    new_order.id,
+    new_order.status,
+    new_order.customer_ref,
+    new_order.total_cents,
+    new_order.attempts,
+    new_order.next_attempt_at,
+    new_order.last_error,
+    new_order.payment_status,
+    new_order.payment_attempts,
+    new_order.charge_id,
+    new_order.reserved_at,
+    new_order.finished_at,
+    new_order.created_at,
+    new_order.updated_at,
+    array(
+        select priced.price_cents
+        from priced
+        order by priced.product_id
+    ) as unit_prices,
+    pg_notify('invorder_jobs', job.kind) as notified
+from new_order
+cross join job;
 
 -- name: get_order :one
 select
@@ -198,9 +231,10 @@ where
 order by i.product_id
 for update of i;
 
--- name: reserve_stock_for_orders :execrows
--- Reserves every line of the given orders, one update per product (rows locked first by
--- lock_stock_for_orders).
+-- name: move_reservations_for_orders :execrows
+-- Reserves every line of the `reserve_ids` orders and gives back what the `release_ids` orders
+-- had reserved (ledger-neutral: on_hand does not change), one update per product (rows locked
+-- first by lock_stock_for_orders).
 update inventory as i
 set
     reserved = i.reserved + t.quantity,
@@ -209,26 +243,14 @@ set
 from (
     select
         oi.product_id,
-        sum(oi.quantity) as quantity
+        sum(
+            case
+                when oi.order_id = any(%(reserve_ids)s::bigint[]) then oi.quantity
+                else -oi.quantity
+            end
+        ) as quantity
     from order_items as oi
-    where oi.order_id = any(%(order_ids)s::bigint[])
-    group by oi.product_id
-) as t
-where i.product_id = t.product_id;
-
--- name: release_stock_for_orders :execrows
--- Gives back what the given orders had reserved (ledger-neutral: on_hand does not change).
-update inventory as i
-set
-    reserved = i.reserved - t.quantity,
-    version = i.version + 1,
-    updated_at = now()
-from (
-    select
-        oi.product_id,
-        sum(oi.quantity) as quantity
-    from order_items as oi
-    where oi.order_id = any(%(order_ids)s::bigint[])
+    where oi.order_id = any(%(reserve_ids)s::bigint[] || %(release_ids)s::bigint[])
     group by oi.product_id
 ) as t
 where i.product_id = t.product_id;

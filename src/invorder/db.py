@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -71,18 +71,74 @@ def open_pool(url: str, *, min_size: int = 2, max_size: int = 10, name: str = "i
         max_size=max_size,
         open=False,
         name=name,
-        check=AsyncConnectionPool.check_connection,
-        kwargs={"application_name": name},
+        check=check_connection_unbroken,
+        kwargs={"application_name": name, "autocommit": True},  # transactions are explicit: see transaction()
     )
+
+
+async def check_connection_unbroken(conn: Conn) -> None:
+    """The pool's check on every checkout, without a round trip: raise when the server has
+    already closed this connection (a restart, a crash, `pg_terminate_backend`).
+
+    A server that goes away sends a FATAL message and closes the socket; by the time a pooled
+    connection is wanted both have arrived. Two non-blocking reads see them: the first takes
+    the message, the second finds the end of the stream and marks the connection bad, so the
+    pool throws it away and hands out another. About 0.5 us, against 140 us for psycopg_pool's
+    `check_connection` (an empty query), which was 7% of a worker's time under load."""
+    pgconn = conn.pgconn
+    for _ in range(2):
+        pgconn.consume_input()  # OperationalError once the server has closed the connection
 
 
 @asynccontextmanager
 async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
     """One transaction on a pooled connection: commits on success, rolls back on error, and
-    turns constraint violations into the domain's errors."""
-    try:
+    turns constraint violations into the domain's errors.
+
+    Pooled connections are in autocommit mode and the transaction is explicit. Its BEGIN is a
+    round trip every transaction makes anyway, and it doubles as the health check the pool's
+    own check leaves out: when the server has just closed the connection (its FATAL message
+    still on the way when the connection was handed out), BEGIN fails before anything of the
+    caller's has run, so another connection is taken (the pool throws the closed one away)."""
+    with _domain_errors():
+        for attempt in range(1, _BEGIN_ATTEMPTS + 1):
+            async with pool.connection() as conn:
+                try:
+                    await conn.execute("begin")
+                except psycopg.OperationalError:
+                    if conn.closed and attempt < _BEGIN_ATTEMPTS:
+                        log.info("a pooled connection had been closed by the server; taking another")
+                        continue
+                    raise
+                try:
+                    yield conn
+                except BaseException:
+                    if not conn.closed:
+                        with suppress(psycopg.Error):  # the pool rolls back or discards what is left
+                            await conn.execute("rollback")
+                    raise
+                await conn.execute("commit")
+                return
+
+
+_BEGIN_ATTEMPTS = 3  # connections tried per transaction: the check misses only those closed a moment ago
+
+
+@asynccontextmanager
+async def single_statement(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """A pooled connection (in autocommit mode) for work that is one statement and so its own
+    transaction: one round trip where `transaction` takes three (BEGIN, the statement,
+    COMMIT). Errors are turned into the domain's as in `transaction`. A statement cut by a
+    lost connection is not retried: it may have committed."""
+    with _domain_errors():
         async with pool.connection() as conn:
             yield conn
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
     except psycopg.errors.IntegrityError as exc:
         translated = translate_error(exc)
         if translated is None:

@@ -35,6 +35,14 @@ def test_place_order_is_202_pending_with_location_total_and_job(client: Any, sql
     assert [entry["status"] for entry in logs] == ["placed"]
 
 
+def test_placement_wakes_listening_workers_when_it_commits(client: Any, sql: Any) -> None:
+    a = product(client, "A")
+    sql.execute("listen invorder_jobs")
+    client.post(ORDERS, json={"product_id": a, "quantity": 1})
+    woken = list(sql.notifies(timeout=5, stop_after=1))
+    assert [(n.channel, n.payload) for n in woken] == [("invorder_jobs", "process_order")]
+
+
 def test_one_line_form_is_accepted(client: Any) -> None:
     a = product(client, "A")
     response = client.post(ORDERS, json={"product_id": a, "quantity": 3, "customer_ref": "c-1"})

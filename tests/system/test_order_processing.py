@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
+from tests.invariants import (
+    charges_file,
+    check_orders_settled,
+    check_payments,
+    check_stock_invariants,
+    simulator_charges,
+)
 from tests.processes import LiveProcess, start_api, start_worker, wait_until
 
 
@@ -64,6 +70,43 @@ def wait_all_final(sql: Any, count: int, timeout: float) -> None:
             "select status, count(*), min(run_after), max(attempts), min(last_error) from jobs group by 1"
         )
         raise AssertionError(f"orders: {orders}\njobs: {jobs.fetchall()}") from None
+
+
+def post_while_killing_workers(
+    url: str,
+    bodies: list[dict[str, Any]],
+    workers: list[LiveProcess],
+    restart: Callable[[], LiveProcess],
+    *,
+    chunk: int,
+    pause_s: float,
+    kills: int,
+    gap_s: tuple[float, float],
+    rng: random.Random,
+) -> list[httpx.Response]:
+    """POST `bodies` as orders, `chunk` at a time, while a random worker is SIGKILLed `kills`
+    times, `gap_s` apart, each replaced at once by `restart()`; the answers, in order."""
+    sent: list[httpx.Response] = []
+
+    async def place() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            for start in range(0, len(bodies), chunk):
+                orders = bodies[start : start + chunk]
+                sent.extend(await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in orders]))
+                await asyncio.sleep(pause_s)
+
+    async def chaos() -> None:
+        for _ in range(kills):
+            await asyncio.sleep(rng.uniform(*gap_s))
+            victim = rng.randrange(len(workers))
+            workers[victim].kill()
+            workers[victim] = restart()
+
+    async def both() -> None:
+        await asyncio.gather(place(), chaos())
+
+    asyncio.run(both())
+    return sent
 
 
 def assert_no_deadlock(processes: list[LiveProcess]) -> None:
@@ -158,32 +201,17 @@ def test_sigkilled_workers_lose_and_double_nothing(
         bodies.append({"items": [{"product_id": p, "quantity": rng.randint(1, 2)} for p in chosen]})
 
     workers += [start_worker(env, concurrency=8) for _ in range(3)]
-    sent: list[httpx.Response] = []
-
-    async def place() -> None:
-        async with httpx.AsyncClient(base_url=live_api.url, timeout=60) as http:
-            for chunk in range(0, 500, 25):
-                sent.extend(
-                    await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in bodies[chunk : chunk + 25]])
-                )
-                await asyncio.sleep(0.05)
-
-    async def chaos() -> int:
-        kills = 0
-        for _ in range(8):
-            await asyncio.sleep(rng.uniform(0.3, 0.8))
-            victim = rng.randrange(len(workers))
-            workers[victim].kill()
-            kills += 1
-            workers[victim] = start_worker(env, concurrency=8)
-        return kills
-
-    async def both() -> int:
-        _, kills = await asyncio.gather(place(), chaos())
-        return kills
-
-    kills = asyncio.run(both())
-    assert kills == 8
+    sent = post_while_killing_workers(
+        live_api.url,
+        bodies,
+        workers,
+        lambda: start_worker(env, concurrency=8),
+        chunk=25,
+        pause_s=0.05,
+        kills=8,
+        gap_s=(0.3, 0.8),
+        rng=rng,
+    )
     assert [r.status_code for r in sent] == [202] * 500
     wait_all_final(sql, 500, timeout=180)
     wait_until(lambda: sql.execute("select count(*) from jobs").fetchone()[0] == 0, timeout=30, what="queue to empty")
@@ -205,8 +233,6 @@ def test_sigkills_through_batch_reservations_and_conclusions_leave_1000_orders_s
     """Workers taking batches of up to 50 orders are SIGKILLed every 0.2-0.6 s while 1,000
     orders flow: with charges taking 20 ms and a few thousand orders a minute in batches, each
     kill lands in a batch's reservation, its charges in flight or its conclusions."""
-    from tests.system.test_payments_flow import charges_file
-
     rng = random.Random(1000)
     response = httpx.put(payments_sim.url + "/_sim/config", json={"latency_ms": 20, "decline_rate": 0.1}, timeout=5)
     assert response.status_code == 200, response.text
@@ -217,30 +243,17 @@ def test_sigkills_through_batch_reservations_and_conclusions_leave_1000_orders_s
         bodies.append({"items": [{"product_id": p, "quantity": rng.randint(1, 2)} for p in chosen]})
     batch_env = {**env, "INVORDER_ORDER_BATCH_SIZE": "50"}
     workers += [start_worker(batch_env, concurrency=100) for _ in range(3)]
-    sent: list[httpx.Response] = []
-
-    async def place() -> None:
-        async with httpx.AsyncClient(base_url=live_api.url, timeout=60) as http:
-            for chunk in range(0, 1000, 50):
-                sent.extend(
-                    await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in bodies[chunk : chunk + 50]])
-                )
-
-    async def chaos() -> int:
-        kills = 0
-        for _ in range(15):
-            await asyncio.sleep(rng.uniform(0.2, 0.6))
-            victim = rng.randrange(len(workers))
-            workers[victim].kill()
-            kills += 1
-            workers[victim] = start_worker(batch_env, concurrency=100)
-        return kills
-
-    async def both() -> int:
-        _, kills = await asyncio.gather(place(), chaos())
-        return kills
-
-    assert asyncio.run(both()) == 15
+    sent = post_while_killing_workers(
+        live_api.url,
+        bodies,
+        workers,
+        lambda: start_worker(batch_env, concurrency=100),
+        chunk=50,
+        pause_s=0,
+        kills=15,
+        gap_s=(0.2, 0.6),
+        rng=rng,
+    )
     assert [r.status_code for r in sent] == [202] * 1000
     wait_all_final(sql, 1000, timeout=240)
     wait_until(lambda: sql.execute("select count(*) from jobs").fetchone()[0] == 0, timeout=30, what="queue to empty")

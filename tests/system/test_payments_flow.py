@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
+from tests.invariants import (
+    charges_file,
+    check_orders_settled,
+    check_payments,
+    check_stock_invariants,
+    simulator_charges,
+)
 from tests.processes import LiveProcess, start_api, start_payments_sim, start_worker, wait_until
 
 
@@ -55,12 +61,6 @@ def order(api: LiveProcess, order_id: int, wait: float = 0) -> dict[str, Any]:
 
 def logs(api: LiveProcess, order_id: int) -> list[dict[str, Any]]:
     return list(httpx.get(f"{api.url}/api/v1/orders/{order_id}/logs", params={"limit": 500}).json()["data"])
-
-
-def charges_file(sim: LiveProcess) -> Path:
-    args = sim.popen.args
-    assert isinstance(args, list)
-    return Path(str(args[args.index("--data-file") + 1]))
 
 
 def test_decline_fails_the_order_and_gives_the_stock_back(

@@ -35,7 +35,7 @@ def test_query_files_parse_into_named_queries_with_kinds() -> None:
     parsed = parse_queries("-- name: a_b :many\n-- says what\nselect 1;\n\n-- name: c :exec\nselect 2;\n", "x.sql")
     assert [(q.name, q.kind, q.sql) for q in parsed] == [("a_b", "many", "select 1"), ("c", "exec", "select 2")]
     names = queries().names()
-    assert {"claim_jobs", "complete_jobs", "insert_product", "reserve_stock_for_orders"} <= set(names)
+    assert {"claim_jobs", "complete_jobs", "insert_product", "move_reservations_for_orders"} <= set(names)
 
 
 def test_unknown_query_name_is_an_attribute_error() -> None:

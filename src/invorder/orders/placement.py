@@ -17,7 +17,7 @@ from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidIn
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
 from invorder.orders.state import OrderChanges
-from invorder.queue import enqueue, notify_workers
+from invorder.queue import notify_workers
 from invorder.sql import queries
 
 Q = queries()
@@ -52,45 +52,54 @@ class _KeyRow(msgspec.Struct, frozen=True):
     request_hash: str | None
 
 
+class _PlacedRow(OrderRow, frozen=True):
+    unit_prices: list[int]  # of the items, in product-id order
+    notified: None
+
+
 async def place_order(pool: Any, new: NewOrder, *, idempotency_key: str | None, max_attempts: int) -> Placed:
-    """Write the order, its items, a `placed` log row and its `process_order` job atomically.
-    With an idempotency key already used: the same request replays the first order; another
-    request is refused (422)."""
+    """Write the order, its items, a `placed` log row and its `process_order` job atomically,
+    in one statement and one round trip. With an idempotency key already used: the same
+    request replays the first order; another request is refused (422)."""
     request_hash = new.request_hash()
-    async with db.transaction(pool) as conn:
-        if idempotency_key is not None:
-            existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
-            if existing is not None:
-                return await _replay(conn, existing, request_hash)
-        ids = sorted(new.items)
-        prices = {r.id: r.price_cents for r in await db.many(conn, Q.live_products_for_order, _PriceRow, ids=ids)}
-        missing = [pid for pid in ids if pid not in prices]
-        if missing:
-            raise InvalidInput(
-                f"no such product: {', '.join(map(str, missing))}",
-                [FieldError("items", f"product {pid} does not exist or was deleted") for pid in missing],
-            )
-        quantities = [new.items[pid] for pid in ids]
+    ids = sorted(new.items)
+    quantities = [new.items[pid] for pid in ids]
+    async with db.single_statement(pool) as conn:
         order = await db.one(
             conn,
-            Q.insert_order,
-            OrderRow,
+            Q.place_order,
+            _PlacedRow,
             customer_ref=new.customer_ref,
-            total_cents=sum(prices[pid] * qty for pid, qty in new.items.items()),
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             product_ids=ids,
             quantities=quantities,
-            prices=[prices[pid] for pid in ids],
+            job_kind=model.PROCESS_ORDER,
+            max_attempts=max_attempts,
         )
-        if order is None:  # a concurrent request with this key committed first
-            existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
-            if existing is None:
-                raise Conflict("a request with this Idempotency-Key is still being processed; retry")
-            return await _replay(conn, existing, request_hash)
-        await enqueue(conn, model.PROCESS_ORDER, {"order_id": order.id}, max_attempts=max_attempts)
-    items = [OrderItemRow(pid, qty, prices[pid]) for pid, qty in zip(ids, quantities, strict=True)]
+        if order is None:
+            return await _not_placed(conn, ids, idempotency_key, request_hash)
+    items = [OrderItemRow(pid, qty, price) for pid, qty, price in zip(ids, quantities, order.unit_prices, strict=True)]
     return Placed(order, items, replayed=False)
+
+
+async def _not_placed(conn: db.Conn, ids: list[int], idempotency_key: str | None, request_hash: str) -> Placed:
+    """Why `place_order` wrote nothing: the key was used before (replay it, or refuse a
+    different request), or a product is missing."""
+    if idempotency_key is not None:
+        existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
+        if existing is not None:
+            return await _replay(conn, existing, request_hash)
+    live = {r.id for r in await db.many(conn, Q.live_products_for_order, _PriceRow, ids=ids)}
+    missing = [pid for pid in ids if pid not in live]
+    if missing:
+        raise InvalidInput(
+            f"no such product: {', '.join(map(str, missing))}",
+            [FieldError("items", f"product {pid} does not exist or was deleted") for pid in missing],
+        )
+    # The products changed between the two statements (they were missing, now they are not):
+    # a retry decides.
+    raise Conflict("the products of this order changed while it was being placed; retry")
 
 
 async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed:

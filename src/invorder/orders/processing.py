@@ -123,6 +123,7 @@ class OrderBatchProcessor:
                 stock = {
                     s.product_id: s for s in await db.many(conn, Q.lock_stock_for_orders, _Stock, order_ids=pending)
                 }
+                changes.stock_locked(pending)
             for order in orders:  # in id order: within a product, earlier orders are served first
                 index = first[order.id]
                 if order.is_final:

@@ -36,6 +36,7 @@ class OrderChanges:
     _reserve: list[int] = field(default_factory=list)
     _release: list[int] = field(default_factory=list)
     _deduct: list[int] = field(default_factory=list)
+    _stock_locked: set[int] = field(default_factory=set)
 
     def move(self, order: OrderRow, **changes: Any) -> OrderRow:
         """`order` with `changes` applied, to be written (a later move of the same order wins)."""
@@ -62,6 +63,11 @@ class OrderChanges:
         """Give back what the order reserved (ledger-neutral: on_hand does not change)."""
         self._release.append(order_id)
 
+    def stock_locked(self, order_ids: list[int]) -> None:
+        """The caller holds the stock rows of these orders locked already (it read them with
+        lock_stock_for_orders to decide): `write` does not lock them again."""
+        self._stock_locked.update(order_ids)
+
     def deduct(self, order_id: int) -> None:
         """Turn the order's reservation into a sale: on_hand and reserved drop, one `sale`
         ledger row per line."""
@@ -69,16 +75,13 @@ class OrderChanges:
 
     async def write(self, conn: db.Conn) -> dict[int, OrderRow]:
         """Write everything gathered; the moved orders as stored, by id."""
-        stock = sorted({*self._reserve, *self._release, *self._deduct})
-        if stock:
-            await db.execute(conn, Q.lock_stock_for_orders, order_ids=stock)
-        for query, ids in (
-            (Q.reserve_stock_for_orders, self._reserve),
-            (Q.release_stock_for_orders, self._release),
-            (Q.deduct_stock_for_orders, self._deduct),
-        ):
-            if ids:
-                await db.execute(conn, query, order_ids=ids)
+        to_lock = sorted({*self._reserve, *self._release, *self._deduct} - self._stock_locked)
+        if to_lock:  # every stock row first, in product-id order, before any is written
+            await db.execute(conn, Q.lock_stock_for_orders, order_ids=to_lock)
+        if self._reserve or self._release:
+            await db.execute(conn, Q.move_reservations_for_orders, reserve_ids=self._reserve, release_ids=self._release)
+        if self._deduct:
+            await db.execute(conn, Q.deduct_stock_for_orders, order_ids=self._deduct)
         stored: dict[int, OrderRow] = {}
         if self._rows:
             rows = list(self._rows.values())

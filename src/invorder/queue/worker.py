@@ -26,7 +26,7 @@ from invorder.errors import InvorderError
 from invorder.logs import bind_log_context
 from invorder.queue.completer import Completer
 from invorder.queue.jobs import Complete, Job, JobContext, Outcome, backoff_s
-from invorder.queue.registry import Registry
+from invorder.queue.registry import BatchHandler, Registry
 from invorder.sql import queries
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class Worker:
             self._held.add(job.id)
             kind = self.registry.batch(job.kind)
             if kind is None:
-                self._running[job.id] = asyncio.create_task(self._execute(job))
+                self._running[job.id] = asyncio.create_task(self._execute_one(job))
                 continue
             batch = batches.setdefault(job.kind, [])
             batch.append(job)
@@ -194,28 +194,27 @@ class Worker:
 
     # -- executor -------------------------------------------------------------------------
 
-    async def _execute(self, job: Job) -> None:
+    async def _execute_one(self, job: Job) -> None:
         # This runs as its own task: what it binds lasts as long as the job, in every line it logs.
         bind_log_context(worker_id=self.id, job_id=job.id, kind=job.kind)
-        try:
-            outcome = await self.registry.handler(job.kind)(job, self._context)
-        except asyncio.CancelledError:
-            self._hand_back([job])
-            raise
-        except Exception as exc:
-            self._record_failure(job, exc)
-        else:
-            self._record(job, outcome)
-        finally:
-            self._running.pop(job.id, None)
-            self._slot_free.set()
+        handler = self.registry.handler(job.kind)
+
+        async def one(jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
+            return [await handler(jobs[0], ctx)]
+
+        await self._execute([job], one)
 
     async def _execute_batch(self, jobs: list[Job]) -> None:
         kind = self.registry.batch(jobs[0].kind)
         assert kind is not None
         bind_log_context(worker_id=self.id, kind=jobs[0].kind, batch=len(jobs))
+        await self._execute(jobs, kind.handler)
+
+    async def _execute(self, jobs: list[Job], handler: BatchHandler) -> None:
+        """Run `handler` on jobs claimed together and record one outcome per job; an exception
+        (or a wrong number of outcomes) fails each job with its normal backoff."""
         try:
-            outcomes = list(await kind.handler(jobs, self._context))
+            outcomes = list(await handler(jobs, self._context))
             if len(outcomes) != len(jobs):
                 raise RuntimeError(f"batch handler answered {len(outcomes)} outcomes for {len(jobs)} jobs")
         except asyncio.CancelledError:
