@@ -128,3 +128,37 @@ def test_two_jobs_of_one_order_in_a_batch_move_it_once(database_url: str, paymen
     assert statuses(sql, [order_id]) == ["processed"]
     assert stock(sql, a)[:2] == (4, 0)
     check_stock_invariants(sql)
+
+
+def test_batches_in_hand_together_share_their_transactions(
+    database_url: str, payments_sim: LiveProcess, sql: Any
+) -> None:
+    """Two batches of one worker on one hot product: the second asks while the first's step 1
+    has not begun, so both are reserved in one transaction (group commit), earlier orders first."""
+    settings = load_settings(environ={"INVORDER_PAYMENTS_URL": payments_sim.url})
+    hot = make_product(sql, on_hand=5)
+    first = [make_order(sql, {hot: 1}) for _ in range(3)]
+    second = [make_order(sql, {hot: 1}) for _ in range(3)]  # only 2 of these fit
+
+    async def main() -> list[list[Outcome]]:
+        pool = db.open_pool(database_url, min_size=1, max_size=4)
+        await pool.open(wait=True)
+        gateway = payment_gateway(settings)
+        try:
+            handler = OrderBatchProcessor(OrderPolicy.from_settings(settings), gateway)
+            ctx = JobContext(pool=pool, worker_id="test")
+            return list(await asyncio.gather(handler(jobs_for(second), ctx), handler(jobs_for(first), ctx)))
+        finally:
+            await gateway.client.aclose()
+            await pool.close()
+
+    later, earlier = asyncio.run(main())
+    assert [type(o) for o in earlier] == [Complete] * 3
+    assert [type(o) for o in later] == [Complete, Complete, Snooze]
+    assert statuses(sql, first + second) == ["processed"] * 5 + ["pending"]
+    reserved_in = sql.execute(
+        "select count(distinct xmin::text) from order_logs where status = 'reserved' and order_id = any(%s)",
+        (first + second,),
+    ).fetchone()
+    assert reserved_in == (1,)
+    check_stock_invariants(sql)

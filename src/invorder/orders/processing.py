@@ -2,7 +2,8 @@
 one transaction that holds the row locks of the batch's orders, so a step's effects and the
 orders' new states commit together, and a step run twice (after a crash) finds the state
 already moved on. One batch is one transaction to reserve, a charge per order all in flight
-together, and a few transactions to conclude them as their answers come in."""
+together, and a few transactions to conclude them as their answers come in; the batches in
+hand share those transactions (group commit): while one runs, the next gathers theirs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.group_commit import GroupCommit
 from invorder.logs import log_context
 from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders import model
@@ -28,6 +30,8 @@ from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()
+# A bound on one step-1 or step-3 transaction, however many batches are in hand at once.
+MOST_ORDERS_PER_TRANSACTION = 1000
 
 
 class _Stock(msgspec.Struct):
@@ -67,10 +71,17 @@ class OrderPolicy:
 
 
 @dataclass(frozen=True)
+class _Claim:
+    """A job in hand and the order it names, as step 1 gets them."""
+
+    order_id: int
+    job_id: int
+
+
+@dataclass(frozen=True)
 class _ToPay:
     """An order that left step 1 reserved, and what step 2 asks the provider about it."""
 
-    index: int  # its job's place in the batch
     job_id: int
     order: OrderRow
     ask_only: bool  # charge tries used up: only ask whether a charge exists
@@ -85,35 +96,55 @@ class OrderBatchProcessor:
     def __init__(self, policy: OrderPolicy, payments: PaymentGateway) -> None:
         self.policy = policy
         self.payments = payments
+        # Every batch in hand shares steps 1 and 3 with the others: while one transaction
+        # runs, the next gathers what every batch has for it. On a hot product the batches
+        # would otherwise queue one small transaction at a time on the same stock row lock.
+        self._reservations = GroupCommit(self._reserve_and_start_payments, max_items=MOST_ORDERS_PER_TRANSACTION)
+        self._conclusions = GroupCommit(self._conclude, max_items=MOST_ORDERS_PER_TRANSACTION)
 
     async def __call__(self, jobs: Sequence[Job], ctx: JobContext) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(jobs)
-        first: dict[int, int] = {}  # order id -> the index of the batch's first job for it
+        claims: list[tuple[JobContext, _Claim]] = []
+        places: list[int] = []  # the job index of each claim
+        seen: set[int] = set()
         for index, job in enumerate(jobs):
             order_id = int(job.payload["order_id"])
-            if order_id in first:  # two jobs for one order: the second looks again later
+            if order_id in seen:  # two jobs for one order: the second looks again later
                 outcomes[index] = Snooze(1.0, "another job of this order was in the same batch")
+                continue
+            seen.add(order_id)
+            claims.append((ctx, _Claim(order_id, job.id)))
+            places.append(index)
+        to_pay: list[tuple[int, _ToPay]] = []
+        for index, result in zip(places, await self._reservations.submit(claims), strict=True):
+            if isinstance(result, _ToPay):
+                to_pay.append((index, result))
             else:
-                first[order_id] = index
-        job_ids = {order_id: jobs[index].id for order_id, index in first.items()}
-        to_pay = await self._reserve_and_start_payments(first, job_ids, outcomes, ctx)
+                outcomes[index] = result
         if to_pay:
             await self._pay_and_conclude(to_pay, outcomes, ctx)
         assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
 
-    # -- step 1: one transaction reserves the batch and records the charges about to go out --
+    # -- step 1: one transaction reserves the batches and records the charges about to go out --
 
-    async def _reserve_and_start_payments(
-        self, first: dict[int, int], job_ids: dict[int, int], outcomes: list[Outcome | None], ctx: JobContext
-    ) -> list[_ToPay]:
+    async def _reserve_and_start_payments(self, claims: list[tuple[JobContext, _Claim]]) -> list[Outcome | _ToPay]:
+        """Step 1 for the claims of every batch that asked while the previous one ran."""
+        ctx = claims[0][0]
+        results: list[Outcome | _ToPay | None] = [None] * len(claims)
+        first: dict[int, int] = {}  # order id -> the place of its first claim
+        for place, (_, claim) in enumerate(claims):
+            if claim.order_id in first:  # two batches in hand with a job for one order
+                results[place] = Snooze(1.0, "another job of this order was in hand at the same time")
+            else:
+                first[claim.order_id] = place
         payable: list[tuple[int, OrderRow]] = []
         to_pay: list[tuple[int, OrderRow, bool]] = []
         changes = OrderChanges()
         async with db.transaction(ctx.pool) as conn:
             orders = await db.many(conn, Q.lock_orders, OrderRow, ids=sorted(first))
             for order_id in first.keys() - {o.id for o in orders}:
-                outcomes[first[order_id]] = Complete()  # the order is gone
+                results[first[order_id]] = Complete()  # the order is gone
             pending = [o.id for o in orders if o.status == model.PENDING]
             lines: dict[int, list[_Line]] = {order_id: [] for order_id in pending}
             stock: dict[int, _Stock] = {}
@@ -125,36 +156,37 @@ class OrderBatchProcessor:
                 }
                 changes.stock_locked(pending)
             for order in orders:  # in id order: within a product, earlier orders are served first
-                index = first[order.id]
+                place = first[order.id]
                 if order.is_final:
-                    outcomes[index] = Complete()
+                    results[place] = Complete()
                     continue
                 if order.status == model.PENDING:
-                    with log_context(order_id=order.id, job_id=job_ids[order.id]):
+                    with log_context(order_id=order.id, job_id=claims[place][1].job_id):
                         reserved = self._reserve(changes, order, lines[order.id], stock)
                     if not isinstance(reserved, OrderRow):
-                        outcomes[index] = reserved
+                        results[place] = reserved
                         continue
                     order = reserved
-                payable.append((index, order))
+                payable.append((place, order))
             # While the breaker is half-open it lets one order through: the one that waited
             # longest since it last moved, so every waiting order gets its turn.
-            for index, order in sorted(payable, key=lambda p: p[1].updated_at):
+            for place, order in sorted(payable, key=lambda p: p[1].updated_at):
                 paused = self.payments.breaker.acquire()
                 if paused:  # the provider is failing: wait without spending a try
                     PAYMENT_OUTCOMES.labels("breaker_open").inc()
-                    outcomes[index] = Snooze(
+                    results[place] = Snooze(
                         paused + backoff_s(1, base_s=0.5, max_s=1.0), "payment provider failing: waiting"
                     )
                     continue
                 ask_only = order.payment_attempts >= self.policy.payment_max_attempts
                 if not ask_only:
                     order = self._start_payment(changes, order)
-                to_pay.append((index, order, ask_only))
+                to_pay.append((place, order, ask_only))
             stored = await changes.write(conn)
-        return [
-            _ToPay(index, job_ids[order.id], stored.get(order.id, order), ask_only) for index, order, ask_only in to_pay
-        ]
+        for place, order, ask_only in to_pay:
+            results[place] = _ToPay(claims[place][1].job_id, stored.get(order.id, order), ask_only)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
 
     def _reserve(
         self, changes: OrderChanges, order: OrderRow, lines: list[_Line], stock: dict[int, _Stock]
@@ -214,11 +246,14 @@ class OrderBatchProcessor:
 
     # -- steps 2 and 3: every charge in flight at once, concluded in groups as answers come --
 
-    async def _pay_and_conclude(self, to_pay: list[_ToPay], outcomes: list[Outcome | None], ctx: JobContext) -> None:
+    async def _pay_and_conclude(
+        self, to_pay: list[tuple[int, _ToPay]], outcomes: list[Outcome | None], ctx: JobContext
+    ) -> None:
         """Ask the provider about every order at once (outside any transaction: it may take
-        seconds, and no lock is held), and conclude the answers in one transaction per group:
-        whatever has come back within `flush_interval_s` of the first answer of the group."""
-        asking = {asyncio.create_task(self._ask(item)): item for item in to_pay}
+        seconds, and no lock is held), and conclude the answers in groups: whatever has come
+        back within `flush_interval_s` of the first answer of the group, concluded with what
+        the other batches in hand have to conclude."""
+        asking = {asyncio.create_task(self._ask(item)): (index, item) for index, item in to_pay}
         try:
             waiting = set(asking)
             while waiting:
@@ -226,8 +261,9 @@ class OrderBatchProcessor:
                 if waiting and self.policy.flush_interval_s > 0:
                     more, waiting = await asyncio.wait(waiting, timeout=self.policy.flush_interval_s)
                     done |= more
-                answers = {asking[t].order.id: (asking[t], t.result()) for t in done}
-                for index, outcome in (await self._conclude(answers, ctx)).items():
+                answered = [(asking[t], t.result()) for t in done]
+                concluded = await self._conclusions.submit([(ctx, item, answer) for (_, item), answer in answered])
+                for ((index, _), _), outcome in zip(answered, concluded, strict=True):
                     outcomes[index] = outcome
         finally:
             for task in asking:
@@ -240,24 +276,30 @@ class OrderBatchProcessor:
                 return await self.payments.confirm_no_charge(item.order)
             return await self.payments.charge(item.order)
 
-    async def _conclude(self, answers: dict[int, tuple[_ToPay, PaymentAnswer]], ctx: JobContext) -> dict[int, Outcome]:
-        """Apply what the provider said, for each order this run still may conclude."""
-        outcomes: dict[int, Outcome] = {}
+    async def _conclude(self, answers: list[tuple[JobContext, _ToPay, PaymentAnswer]]) -> list[Outcome]:
+        """Step 3: apply what the provider said, for each order this run still may conclude."""
+        ctx = answers[0][0]
+        outcomes: list[Outcome | None] = [None] * len(answers)
         changes = OrderChanges()
         async with db.transaction(ctx.pool) as conn:
-            current = {o.id: o for o in await db.many(conn, Q.lock_orders, OrderRow, ids=sorted(answers))}
-            for order_id, (item, answer) in sorted(answers.items()):
-                order = current.get(order_id)
-                if order is None or order.status != model.RESERVED:
-                    outcomes[item.index] = Complete()  # another run of this job concluded it meanwhile
+            ids = sorted({item.order.id for _, item, _ in answers})
+            current = {o.id: o for o in await db.many(conn, Q.lock_orders, OrderRow, ids=ids)}
+            concluded: set[int] = set()
+            for place in sorted(range(len(answers)), key=lambda p: answers[p][1].order.id):
+                _, item, answer = answers[place]
+                order = current.get(item.order.id)
+                if order is None or order.status != model.RESERVED or order.id in concluded:
+                    outcomes[place] = Complete()  # another run of this job concluded it meanwhile
                     continue
-                with log_context(order_id=order_id, job_id=item.job_id):
+                concluded.add(order.id)
+                with log_context(order_id=order.id, job_id=item.job_id):
                     if isinstance(answer, ChargeResult):
-                        outcomes[item.index] = self._conclude_payment(changes, order, answer)
+                        outcomes[place] = self._conclude_payment(changes, order, answer)
                     else:
-                        outcomes[item.index] = self._conclude_exhausted(changes, order, answer)
+                        outcomes[place] = self._conclude_exhausted(changes, order, answer)
             await changes.write(conn)
-        return outcomes
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
 
     def _conclude_payment(self, changes: OrderChanges, order: OrderRow, result: ChargeResult) -> Outcome:
         charge = result.charge
