@@ -18,7 +18,7 @@ from invorder.api.app import create_app
 from invorder.db import with_database
 from invorder.migrate import migrate_up
 from invorder.settings import Settings, load_settings
-from tests.processes import LiveProcess, start_api, start_payments_sim
+from tests.processes import ADMIN_TOKEN, LiveProcess, authed, start_api, start_payments_sim
 from tests.redis_server import RedisServer, start_redis_server
 
 
@@ -103,6 +103,7 @@ TEST_ENV = {
     "INVORDER_PAYMENTS_READ_TIMEOUT_S": "1",
     "INVORDER_PAYMENT_BREAKER_OPEN_S": "1",
     "INVORDER_LOG_LEVEL": "WARNING",
+    "INVORDER_ADMIN_TOKEN": ADMIN_TOKEN,
     # No periodic reconcile job unless a test asks for one: the others expect an empty queue once quiet.
     "INVORDER_RECONCILE_INTERVAL_S": "0",
 }
@@ -125,7 +126,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient[object]]:  # type: ignore[type-var]
-    with TestClient(app=create_app(settings), base_url="http://testserver.local") as test_client:
+    with authed(TestClient(app=create_app(settings), base_url="http://testserver.local")) as test_client:
         yield test_client
 
 

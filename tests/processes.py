@@ -11,8 +11,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+
+# The API key every test process is started with (INVORDER_ADMIN_TOKEN: every scope), and the
+# header that presents it.
+ADMIN_TOKEN = "invorder-test-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+C = TypeVar("C", bound=httpx.Client)
+
+
+def authed(client: C) -> C:
+    """`client` (an httpx or Litestar test client) presenting the test admin key."""
+    client.headers.update(AUTH)
+    return client
 
 
 def free_port() -> int:

@@ -235,8 +235,10 @@ def inventory_import(file: Path) -> None:
 
 def _add_jobs_group() -> None:
     from invorder.jobs_cli import jobs
+    from invorder.keys_cli import keys_group
 
     main.add_command(jobs)
+    main.add_command(keys_group)
 
 
 _add_jobs_group()

@@ -144,7 +144,7 @@ def _domain_errors() -> Iterator[None]:
         if translated is None:
             raise
         raise translated from exc
-    except psycopg.errors.UndefinedTable as exc:
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         # This version of the code is running on a database that lacks one of its migrations
         # (a deploy in progress): refuse what needs it, and say what is missing.
         log.warning("database schema is behind the code: %s", exc.diag.message_primary)

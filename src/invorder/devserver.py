@@ -102,9 +102,9 @@ def run_dev(settings: Settings, database_url: str, *, workers: int, payments_por
         f"  Dashboard        {base}/dashboard\n"
         f"  Metrics          {base}/metrics"
         f"{''.join(f'  worker: http://{settings.host}:{p}/metrics' for p in metrics_ports)}\n"
-        f"  Ops API          {base}/api/v1/ops/stats  (Authorization: Bearer {admin_token})\n"
-        f"  Admin token      {admin_token}"
-        f"{'' if settings.admin_token else '  (generated for this run; set INVORDER_ADMIN_TOKEN to choose it)'}\n"
+        f"  Ops API          {base}/api/v1/ops/stats\n"
+        f"  API key          {admin_token}  (Authorization: Bearer ...; every scope)"
+        f"{'' if settings.admin_token else ' generated for this run: set INVORDER_ADMIN_TOKEN to keep one'}\n"
         f"  Database         {database_url}\n"
         f"  Data kept in     {os.path.abspath(settings.data_dir)}\n",
         file=sys.stderr,

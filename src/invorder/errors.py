@@ -62,7 +62,7 @@ class Unauthorized(InvorderError):
     status = 401
     title = "Unauthorized"
     slug = "unauthorized"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="invorder-ops"'}
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="invorder"'}
 
 
 class Forbidden(InvorderError):

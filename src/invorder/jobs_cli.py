@@ -23,7 +23,7 @@ from invorder.queue import admin
 T = TypeVar("T")
 
 
-def _console() -> Console:
+def rich_console() -> Console:
     # Piped output keeps whole lines (no wrapping at 80 columns) and no colour codes.
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
@@ -32,7 +32,7 @@ def default_actor() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
+def run_with_pool(fn: Callable[[Any], Awaitable[T]]) -> T:
     """Run `fn(pool)` against the configured database; domain errors end the command with a
     message and exit code 2 (bad input) or 1 (anything else)."""
     from invorder.cli import database_url, setup
@@ -55,11 +55,11 @@ def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
             raise SystemExit(2 if exc.status in (400, 422) else 1) from None
 
 
-def _echo_json(value: Any) -> None:
+def echo_json(value: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
 
 
-def _when(value: datetime | None) -> str:
+def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
@@ -90,11 +90,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @json_option
 def stats(as_json: bool) -> None:
     """Queue depth and lag per kind, workers, throughput, orders by status, stuck jobs, failures."""
-    result = _run(lambda pool: admin.queue_stats(pool))
+    result = run_with_pool(lambda pool: admin.queue_stats(pool))
     if as_json:
-        _echo_json(result)
+        echo_json(result)
         return
-    console = _console()
+    console = rich_console()
     table = Table(title="Queues", title_justify="left")
     for column in ("kind", "ready", "scheduled", "running", "dead", "cancelled", "oldest ready waits"):
         table.add_column(column, justify="left" if column == "kind" else "right")
@@ -124,8 +124,8 @@ def stats(as_json: bool) -> None:
             str(w.concurrency),
             str(w.jobs_done),
             str(w.jobs_failed),
-            _when(w.last_seen_at),
-            _when(w.started_at),
+            when(w.last_seen_at),
+            when(w.started_at),
         )
     console.print(workers)
 
@@ -168,7 +168,7 @@ def _print_failures(console: Console, failures: list[admin.FailureRow]) -> None:
         table.add_column(column)
     for f in failures:
         table.add_row(
-            str(f.id), f.kind, f.status, f"{f.attempts}/{f.max_attempts}", _when(f.updated_at), _short(f.last_error)
+            str(f.id), f.kind, f.status, f"{f.attempts}/{f.max_attempts}", when(f.updated_at), _short(f.last_error)
         )
     console.print(table)
 
@@ -181,9 +181,9 @@ def _print_failures(console: Console, failures: list[admin.FailureRow]) -> None:
 @json_option
 def list_command(kind: str | None, status: str | None, limit: int, after_id: int, as_json: bool) -> None:
     """Jobs by id, filtered by kind and status."""
-    found = _run(lambda pool: admin.list_jobs(pool, kind=kind, status=status, after_id=after_id, limit=limit))
+    found = run_with_pool(lambda pool: admin.list_jobs(pool, kind=kind, status=status, after_id=after_id, limit=limit))
     if as_json:
-        _echo_json(found)
+        echo_json(found)
         return
     table = Table()
     for column in ("id", "kind", "status", "attempts", "run after", "lease owner", "payload", "last error"):
@@ -194,12 +194,12 @@ def list_command(kind: str | None, status: str | None, limit: int, after_id: int
             j.kind,
             j.status,
             f"{j.attempts}/{j.max_attempts}",
-            _when(j.run_after),
+            when(j.run_after),
             j.lease_owner or "",
             _short(msgspec.json.encode(j.payload).decode(), 40),
             _short(j.last_error, 50),
         )
-    console = _console()
+    console = rich_console()
     console.print(table)
     if len(found) == limit:
         console.print(f"more: --after {found[-1].id}")
@@ -210,9 +210,9 @@ def list_command(kind: str | None, status: str | None, limit: int, after_id: int
 @json_option
 def show(job_id: int, as_json: bool) -> None:
     """One job, every field."""
-    job = _run(lambda pool: admin.get_job(pool, job_id))
+    job = run_with_pool(lambda pool: admin.get_job(pool, job_id))
     if as_json:
-        _echo_json(job)
+        echo_json(job)
         return
     table = Table(show_header=False)
     table.add_column("field", style="bold")
@@ -220,11 +220,11 @@ def show(job_id: int, as_json: bool) -> None:
     for field in job.__struct_fields__:
         value = getattr(job, field)
         if isinstance(value, datetime):
-            value = _when(value)
+            value = when(value)
         elif isinstance(value, dict):
             value = msgspec.json.encode(value).decode()
         table.add_row(field, "" if value is None else str(value))
-    _console().print(table)
+    rich_console().print(table)
 
 
 actor_option = click.option("--actor", default=None, help="Who is acting, for the action log [user@host].")
@@ -237,7 +237,7 @@ actor_option = click.option("--actor", default=None, help="Who is acting, for th
 def retry(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
     """Run dead, cancelled or later-scheduled jobs now, with fresh attempts."""
     who = actor or default_actor()
-    result = _run(lambda pool: admin.retry_jobs(pool, list(job_ids), actor=who))
+    result = run_with_pool(lambda pool: admin.retry_jobs(pool, list(job_ids), actor=who))
     _print_action(result, "retried", as_json)
 
 
@@ -249,13 +249,13 @@ def cancel(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
     """Give up ready or dead jobs (kept as cancelled until purged). A cancelled process_order
     job leaves its order as it is: cancel the order itself with POST /orders/{id}/cancel."""
     who = actor or default_actor()
-    result = _run(lambda pool: admin.cancel_jobs(pool, list(job_ids), actor=who))
+    result = run_with_pool(lambda pool: admin.cancel_jobs(pool, list(job_ids), actor=who))
     _print_action(result, "cancelled", as_json)
 
 
 def _print_action(result: admin.ActionResult, verb: str, as_json: bool) -> None:
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         click.echo(f"{verb}: {' '.join(map(str, result.affected)) or 'none'}")
         if result.skipped:
@@ -283,9 +283,9 @@ def purge(older_than: str, statuses: tuple[str, ...], actor: str | None, as_json
         raise click.BadParameter(exc.detail, param_hint="--older-than") from None
     chosen = statuses or admin.PURGEABLE_STATUSES
     who = actor or default_actor()
-    purged = _run(lambda pool: admin.purge_jobs(pool, older_than_s=seconds, statuses=chosen, actor=who))
+    purged = run_with_pool(lambda pool: admin.purge_jobs(pool, older_than_s=seconds, statuses=chosen, actor=who))
     if as_json:
-        _echo_json({"purged": purged, "older_than_s": seconds, "statuses": list(chosen)})
+        echo_json({"purged": purged, "older_than_s": seconds, "statuses": list(chosen)})
     else:
         click.echo(f"purged {purged} {' and '.join(chosen)} job{'s' if purged != 1 else ''} older than {older_than}")
 
@@ -295,20 +295,20 @@ def purge(older_than: str, statuses: tuple[str, ...], actor: str | None, as_json
 @json_option
 def actions(limit: int, as_json: bool) -> None:
     """The latest operator actions on jobs: who did what, when."""
-    found = _run(lambda pool: admin.list_admin_actions(pool, limit=limit))
+    found = run_with_pool(lambda pool: admin.list_admin_actions(pool, limit=limit))
     if as_json:
-        _echo_json(found)
+        echo_json(found)
         return
     table = Table()
     for column in ("when", "actor", "action", "jobs", "affected", "details"):
         table.add_column(column)
     for a in found:
         table.add_row(
-            _when(a.acted_at),
+            when(a.acted_at),
             a.actor,
             a.action,
             _short(" ".join(map(str, a.job_ids)), 40),
             str(a.affected),
             msgspec.json.encode(a.details).decode(),
         )
-    _console().print(table)
+    rich_console().print(table)

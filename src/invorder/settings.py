@@ -31,6 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_breaker_open_s: float = 5.0
     payments_url: str = "http://127.0.0.1:8100"
     admin_token: str | None = None
+    # how long an API process trusts what it read of a key (so a revocation reaches every
+    # process within this), and how often it writes when keys were last used
+    api_key_cache_s: float = 5.0
+    api_key_last_used_flush_s: float = 60.0
     # migrations: retries of a migration that gave up on its lock_timeout
     migrate_lock_retries: int = 5
     migrate_retry_base_s: float = 2.0

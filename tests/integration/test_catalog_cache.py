@@ -18,7 +18,7 @@ from invorder.api.app import create_app
 from invorder.catalog.cache import CatalogCache, Entry, product_changed
 from invorder.settings import Settings, load_settings
 from tests.conftest import TEST_ENV
-from tests.processes import free_port, wait_until
+from tests.processes import authed, free_port, wait_until
 from tests.redis_server import RedisServer
 
 P = "/api/v1/products"
@@ -36,7 +36,7 @@ def settings_with_redis(database_url: str, redis_url: str, **extra: str) -> Sett
 @pytest.fixture
 def cached(database_url: str, redis_server: RedisServer) -> Iterator[TestClient[Any]]:
     app = create_app(settings_with_redis(database_url, redis_server.url))
-    with TestClient(app=app, base_url="http://testserver.local") as test_client:
+    with authed(TestClient(app=app, base_url="http://testserver.local")) as test_client:
         yield test_client
 
 
@@ -202,7 +202,7 @@ def test_redis_on_a_closed_port_answers_every_request_fast_and_warns_once(
     errors = cache_count("product", "error")
     with (
         caplog.at_level(logging.WARNING, logger="invorder.catalog.cache"),
-        TestClient(app=create_app(settings), base_url="http://testserver.local") as down,
+        authed(TestClient(app=create_app(settings), base_url="http://testserver.local")) as down,
     ):
         pid = create_product(down, "No cache")["id"]
         started = time.monotonic()
@@ -225,7 +225,7 @@ def test_a_hung_redis_costs_one_deadline_then_nothing_until_it_answers_again(
     database_url: str, redis_server: RedisServer
 ) -> None:
     settings = settings_with_redis(database_url, redis_server.url, INVORDER_CACHE_BREAKER_OPEN_S="0.2")
-    with TestClient(app=create_app(settings), base_url="http://testserver.local") as app:
+    with authed(TestClient(app=create_app(settings), base_url="http://testserver.local")) as app:
         pid = create_product(app, "Hung")["id"]
         app.get(f"{P}/{pid}")
         redis_server.pause()

@@ -18,7 +18,7 @@ from invorder.api.app import create_app
 from invorder.migrate import LockRetry, migrate_before, migrate_up, migrations_dir, pending_migrations, run_dbmate
 from invorder.settings import load_settings
 from tests.conftest import TEST_ENV
-from tests.processes import run_invorder, start_invorder, wait_until
+from tests.processes import authed, run_invorder, start_invorder, wait_until
 
 # The first categories migration, and the lock_timeout its files set.
 CATEGORIES = "20261125200000"
@@ -157,7 +157,7 @@ def test_rolling_back_the_categories_migrations_keeps_products_and_up_again_work
 @pytest.fixture
 def previous_schema_client(previous_schema: str) -> Iterator[TestClient[Any]]:
     settings = load_settings(environ={**TEST_ENV, "DATABASE_URL": previous_schema})
-    with TestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+    with authed(TestClient(app=create_app(settings), base_url="http://testserver.local")) as client:
         yield client
 
 

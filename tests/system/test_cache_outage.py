@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TEST_ENV
-from tests.processes import LiveProcess, free_port, start_api
+from tests.processes import AUTH, LiveProcess, free_port, start_api
 from tests.redis_server import RedisServer
 
 P = "/api/v1/products"
@@ -47,7 +47,7 @@ def api_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 async def traffic(urls: list[str], redis: RedisServer, tally: Tally) -> None:
     started = time.monotonic()
-    clients = [httpx.AsyncClient(base_url=url, timeout=10) for url in urls]
+    clients = [httpx.AsyncClient(headers=AUTH, base_url=url, timeout=10) for url in urls]
 
     async def call(n: int, method: str, path: str, expected: int, **kwargs: Any) -> httpx.Response:
         t0 = time.monotonic()
@@ -152,7 +152,7 @@ def test_redis_killed_restarted_and_hung_mid_traffic_costs_no_request_and_no_sta
 def test_redis_url_at_a_closed_port_serves_everything_from_the_database(database_url: str, tmp_path: Path) -> None:
     api = start_api(api_env(database_url, f"redis://127.0.0.1:{free_port()}/0"))
     try:
-        with httpx.Client(base_url=api.url, timeout=10) as http:
+        with httpx.Client(headers=AUTH, base_url=api.url, timeout=10) as http:
             pid = http.post(P, json={"name": "Uncached", "price_cents": 1}).json()["data"]["id"]
             for n in range(2, 12):
                 t0 = time.monotonic()

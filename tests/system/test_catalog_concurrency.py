@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.processes import LiveProcess
+from tests.processes import AUTH, LiveProcess
 
 
 async def _gather(requests: list[Any]) -> list[httpx.Response]:
@@ -16,7 +16,7 @@ async def _gather(requests: list[Any]) -> list[httpx.Response]:
 
 def test_50_concurrent_adjustments_end_exact_with_matching_ledger(live_api: LiveProcess, sql: Any) -> None:
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=live_api.url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=live_api.url, timeout=30) as http:
             pid = (await http.post("/api/v1/products", json={"name": "Hot", "price_cents": 1})).json()["data"]["id"]
             await http.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 100})
             deltas = [1, -1] * 25
@@ -38,7 +38,7 @@ def test_50_concurrent_adjustments_end_exact_with_matching_ledger(live_api: Live
 
 def test_20_concurrent_creates_of_one_name_give_one_201_and_19_409(live_api: LiveProcess, sql: Any) -> None:
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=live_api.url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=live_api.url, timeout=30) as http:
             return await _gather(
                 [
                     http.post(
@@ -56,7 +56,7 @@ def test_20_concurrent_creates_of_one_name_give_one_201_and_19_409(live_api: Liv
 
 def test_concurrent_decrements_never_go_below_zero(live_api: LiveProcess, sql: Any) -> None:
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=live_api.url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=live_api.url, timeout=30) as http:
             pid = (await http.post("/api/v1/products", json={"name": "Few", "price_cents": 1})).json()["data"]["id"]
             await http.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 10})
             return await _gather(

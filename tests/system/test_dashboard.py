@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.processes import LiveProcess, start_worker, wait_until
+from tests.processes import AUTH, LiveProcess, start_worker, wait_until
 from tests.system.test_order_processing import make_products
 
 # Debian's package: playwright's own browser download cannot work on these machines (no
@@ -88,7 +88,7 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     assert page.locator("[data-testid=failure-error] b").count() == 0
     first_update = page.get_by_test_id("updated-at").get_attribute("datetime")
 
-    with httpx.Client(base_url=live_api.url, timeout=30) as http:
+    with httpx.Client(headers=AUTH, base_url=live_api.url, timeout=30) as http:
         for _ in range(ORDERS):
             assert http.post("/api/v1/orders", json={"product_id": product, "quantity": 1}).status_code == 202
 

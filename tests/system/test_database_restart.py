@@ -27,7 +27,7 @@ from tests.invariants import (
     simulator_charges,
 )
 from tests.private_postgres import PrivatePostgres
-from tests.processes import LiveProcess, start_api, start_worker, wait_until
+from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
 
 CLIENTS = 4
 
@@ -47,7 +47,7 @@ def post_orders_until(url: str, product_ids: list[int], stop: threading.Event) -
     results: list[int | str] = []
 
     async def client(n: int) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=60) as http:
             i = n
             while not stop.is_set():
                 i += CLIENTS
@@ -81,7 +81,7 @@ def test_fast_restart_then_postmaster_sigkill_under_load_lose_no_order(
     api = start_api(env)
     workers = [start_worker(env, concurrency=16) for _ in range(2)]
     try:
-        with httpx.Client(base_url=api.url, timeout=10) as http:
+        with httpx.Client(headers=AUTH, base_url=api.url, timeout=10) as http:
             product_ids = []
             for n in range(5):
                 pid = http.post("/api/v1/products", json={"name": f"p{n}", "price_cents": 100}).json()["data"]["id"]

@@ -41,6 +41,13 @@ def start_dev(data_dir: Path, port: int, payments_port: int, log: Path) -> subpr
         )
 
 
+def printed_key(log: Path) -> str:
+    """The API key `invorder dev` printed last."""
+    found = re.findall(r"API key +(\S+)", log.read_text())
+    assert found, log.read_text()
+    return str(found[-1])
+
+
 def ready(url: str) -> bool:
     try:
         return httpx.get(url + "/readyz", timeout=1).status_code == 200
@@ -62,17 +69,16 @@ def test_dev_serves_processes_orders_stops_on_sigterm_and_keeps_its_data(tmp_pat
         wait_until(lambda: ready(url), timeout=90, what="invorder dev to be ready")
         printed = log.read_text()
         assert f"{url}/api/v1" in printed and f"{url}/schema" in printed and str(payments_port) in printed
-        with httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
+        key = printed_key(log)
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, base_url=url + "/api/v1", timeout=30) as http:
             pid = http.post("/products", json={"name": "Kept", "price_cents": 300}).json()["data"]["id"]
             http.post("/inventory", json={"product_id": pid, "on_hand": 3})
             order_id = http.post("/orders", json={"product_id": pid, "quantity": 1}).json()["data"]["id"]
             assert http.get(f"/orders/{order_id}", params={"wait": 20}).json()["status"] == "processed"
-            # The ops API: the token dev generated and printed opens it; none or another does not.
-            token = re.search(r"Admin token +(\S+)", printed)
-            assert token, printed
-            assert http.get("/ops/stats").status_code == 401
-            assert http.get("/ops/stats", headers={"Authorization": "Bearer wrong"}).status_code == 403
-            stats = http.get("/ops/stats", headers={"Authorization": f"Bearer {token[1]}"})
+            # The key dev generated and printed opens every route; none or another does not.
+            assert httpx.get(f"{url}/api/v1/ops/stats", timeout=10).status_code == 401
+            assert http.get("/ops/stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            stats = http.get("/ops/stats")
             assert stats.status_code == 200
             assert [w["alive"] for w in stats.json()["workers"]] == [True]
             pipeline = {o["status"]: (o["in_flight"], o["finished_last_hour"]) for o in stats.json()["orders"]}
@@ -88,9 +94,10 @@ def test_dev_serves_processes_orders_stops_on_sigterm_and_keeps_its_data(tmp_pat
     dev = start_dev(data_dir, port, payments_port, log)
     try:
         wait_until(lambda: ready(url), timeout=90, what="invorder dev to start again")
-        product = httpx.get(f"{url}/api/v1/products/{pid}", timeout=10).json()
+        again = {"Authorization": f"Bearer {printed_key(log)}"}  # a new one: INVORDER_ADMIN_TOKEN is unset
+        product = httpx.get(f"{url}/api/v1/products/{pid}", headers=again, timeout=10).json()
         assert product["name"] == "Kept"
-        assert httpx.get(f"{url}/api/v1/inventory/{pid}", timeout=10).json()["on_hand"] == 2
+        assert httpx.get(f"{url}/api/v1/inventory/{pid}", headers=again, timeout=10).json()["on_hand"] == 2
     finally:
         dev.send_signal(signal.SIGTERM)
         dev.wait(40)

@@ -18,7 +18,7 @@ from tests.invariants import (
     check_stock_invariants,
     simulator_charges,
 )
-from tests.processes import LiveProcess, start_api, start_worker, wait_until
+from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def workers(env: dict[str, str]) -> Iterator[list[LiveProcess]]:
 def api_post_all(url: str, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
     async def run() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=50)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=60, limits=limits) as http:
             return list(await asyncio.gather(*[http.post(p, json=b, headers=h) for p, b, h in requests]))
 
     return asyncio.run(run())
@@ -45,7 +45,7 @@ def api_post_all(url: str, requests: list[tuple[str, dict[str, Any], dict[str, s
 
 def make_products(url: str, stocks: list[int]) -> list[int]:
     ids = []
-    with httpx.Client(base_url=url) as http:
+    with httpx.Client(headers=AUTH, base_url=url) as http:
         for n, stock in enumerate(stocks):
             pid = http.post("/api/v1/products", json={"name": f"P{n}", "price_cents": 100 + n}).json()["data"]["id"]
             assert http.post("/api/v1/inventory", json={"product_id": pid, "on_hand": stock}).status_code == 201
@@ -89,7 +89,7 @@ def post_while_killing_workers(
     sent: list[httpx.Response] = []
 
     async def place() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=60) as http:
             for start in range(0, len(bodies), chunk):
                 orders = bodies[start : start + chunk]
                 sent.extend(await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in orders]))
@@ -173,7 +173,7 @@ def test_restock_wakes_waiting_orders_before_their_backoff(
     try:
         [pid] = make_products(api.url, [0])
         workers.append(start_worker(slow_retry, concurrency=4))
-        with httpx.Client(base_url=api.url, timeout=40) as http:
+        with httpx.Client(headers=AUTH, base_url=api.url, timeout=40) as http:
             order_id = http.post("/api/v1/orders", json={"product_id": pid, "quantity": 2}).json()["data"]["id"]
             wait_until(
                 lambda: http.get(f"/api/v1/orders/{order_id}").json()["attempts"] == 1, timeout=20, what="first attempt"

@@ -21,7 +21,7 @@ from tests.invariants import (
     check_stock_invariants,
     simulator_charges,
 )
-from tests.processes import LiveProcess, start_api, start_payments_sim, start_worker, wait_until
+from tests.processes import AUTH, LiveProcess, start_api, start_payments_sim, start_worker, wait_until
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def set_faults(sim: LiveProcess, **faults: float) -> None:
 
 
 def stocked_product(api: LiveProcess, stock: int = 10, price: int = 500) -> int:
-    with httpx.Client(base_url=api.url) as http:
+    with httpx.Client(headers=AUTH, base_url=api.url) as http:
         name = f"P{random.random()}"
         pid = int(http.post("/api/v1/products", json={"name": name, "price_cents": price}).json()["data"]["id"])
         http.post("/api/v1/inventory", json={"product_id": pid, "on_hand": stock})
@@ -49,18 +49,22 @@ def stocked_product(api: LiveProcess, stock: int = 10, price: int = 500) -> int:
 
 
 def place(api: LiveProcess, pid: int, quantity: int = 1) -> int:
-    response = httpx.post(api.url + "/api/v1/orders", json={"product_id": pid, "quantity": quantity}, timeout=10)
+    response = httpx.post(
+        api.url + "/api/v1/orders", json={"product_id": pid, "quantity": quantity}, headers=AUTH, timeout=10
+    )
     assert response.status_code == 202
     return int(response.json()["data"]["id"])
 
 
 def order(api: LiveProcess, order_id: int, wait: float = 0) -> dict[str, Any]:
     params = {"wait": wait} if wait else {}
-    return dict(httpx.get(f"{api.url}/api/v1/orders/{order_id}", params=params, timeout=40).json())
+    return dict(httpx.get(f"{api.url}/api/v1/orders/{order_id}", params=params, headers=AUTH, timeout=40).json())
 
 
 def logs(api: LiveProcess, order_id: int) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{api.url}/api/v1/orders/{order_id}/logs", params={"limit": 500}).json()["data"])
+    return list(
+        httpx.get(f"{api.url}/api/v1/orders/{order_id}/logs", params={"limit": 500}, headers=AUTH).json()["data"]
+    )
 
 
 def test_decline_fails_the_order_and_gives_the_stock_back(
@@ -72,7 +76,7 @@ def test_decline_fails_the_order_and_gives_the_stock_back(
     result = order(api, place(api, pid, 2), wait=20)
     assert result["status"] == "failed" and result["payment"]["status"] == "declined"
     assert result["last_error"] == "payment declined"
-    inventory = httpx.get(f"{api.url}/api/v1/inventory/{pid}").json()
+    inventory = httpx.get(f"{api.url}/api/v1/inventory/{pid}", headers=AUTH).json()
     assert (inventory["on_hand"], inventory["reserved"], inventory["available"]) == (5, 0, 5)
     declined = [e for e in logs(api, result["id"]) if e["status"] == "declined"]
     assert declined and declined[0]["error_message"] == "payment declined"
@@ -160,7 +164,7 @@ def test_500_orders_under_faults_and_sigkills_end_consistent(
     sent: list[int] = []
 
     async def place_all() -> None:
-        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=api.url, timeout=60) as http:
             for start in range(0, 500, 25):
                 batch = bodies[start : start + 25]
                 responses = await asyncio.gather(*[http.post("/api/v1/orders", json=b) for b in batch])

@@ -18,7 +18,7 @@ from invorder.catalog.inventory import on_restock
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.orders.placement import wake_orders_waiting_for
 from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
-from tests.processes import LiveProcess, start_api, start_worker, wait_until
+from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
 
 SKUS = [f"SYNC-{n}" for n in range(6)]
 
@@ -41,7 +41,7 @@ def test_imports_racing_orders_never_cut_below_reserved_and_stock_ends_exact(
 ) -> None:
     on_restock(wake_orders_waiting_for)
     rng = random.Random(11)
-    with httpx.Client(base_url=system.url, timeout=10) as http:
+    with httpx.Client(headers=AUTH, base_url=system.url, timeout=10) as http:
         products = []
         for n, sku in enumerate(SKUS):
             body = {"name": f"sync {n}", "sku": sku, "price_cents": 100 + n}
@@ -56,7 +56,7 @@ def test_imports_racing_orders_never_cut_below_reserved_and_stock_ends_exact(
 
     async def place_orders() -> list[int]:
         codes = []
-        async with httpx.AsyncClient(base_url=system.url, timeout=60) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=system.url, timeout=60) as http:
             for start in range(0, len(bodies), 20):
                 responses = await asyncio.gather(
                     *[http.post("/api/v1/orders", json=b) for b in bodies[start : start + 20]]

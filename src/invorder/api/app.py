@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +15,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from invorder import __version__, db
+from invorder.access.keys import KeyVerifier
+from invorder.api.access import require_scope
 from invorder.api.categories import CategoryController
 from invorder.api.dashboard import dashboard
-from invorder.api.deps import provide_cache, provide_pool, provide_settings
+from invorder.api.deps import provide_cache, provide_pool, provide_principal, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -52,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        verifier = KeyVerifier(pool, admin_token=settings.admin_token, ttl_s=settings.api_key_cache_s)
+        app.state.key_verifier = verifier
+        flusher = asyncio.create_task(_flush_last_used(verifier, settings.api_key_last_used_flush_s))
         cache = CatalogCache.from_settings(settings)
         app.state.catalog_cache = cache
         if cache.enabled:
@@ -59,6 +66,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            try:
+                await verifier.flush_last_used()
+            except Exception as exc:  # the database may be gone at shutdown
+                log.warning("could not record when API keys were last used: %s", exc)
             try:
                 await cache.close()
             finally:
@@ -68,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/api/v1",
         route_handlers=[ProductController, CategoryController, InventoryController, OrderController, OpsController],
         before_request=check_json_body,
+        guards=[require_scope],
     )
     cors = CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None
     return Litestar(
@@ -77,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "catalog_cache": Provide(provide_cache, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
         },
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -90,6 +106,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         logging_config=None,
     )
+
+
+async def _flush_last_used(verifier: KeyVerifier, every_s: float) -> None:
+    """Write when keys were last used, every `every_s` (one statement, never one per request)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await verifier.flush_last_used()
+        except Exception as exc:
+            log.warning("could not record when API keys were last used: %s", exc)
 
 
 def create_app_from_env() -> Litestar:

@@ -1,15 +1,18 @@
-"""What the app provides to route handlers: the connection pool, the catalog cache and the settings."""
+"""What the app provides to route handlers: the connection pool, the catalog cache, the settings
+and the principal of the request."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from msgspec import Meta
 from psycopg_pool import AsyncConnectionPool
 
+from invorder.access.keys import Principal
 from invorder.catalog.cache import CatalogCache
 from invorder.settings import Settings
 
@@ -18,6 +21,7 @@ Pool = AsyncConnectionPool[Any]
 PoolDep = NamedDependency[Pool]
 SettingsDep = NamedDependency[Settings]
 CacheDep = NamedDependency[CatalogCache]
+PrincipalDep = NamedDependency[Principal]  # who is asking (api/access.py's guard found it)
 
 
 def provide_pool(state: State) -> Pool:
@@ -28,6 +32,11 @@ def provide_pool(state: State) -> Pool:
 def provide_cache(state: State) -> CatalogCache:
     cache: CatalogCache = state.catalog_cache
     return cache
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
 
 
 def provide_settings(state: State) -> Settings:

@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
+from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import BodyId, PathId, PoolDep
 from invorder.catalog import inventory
@@ -85,14 +86,14 @@ class InventoryController(Controller):
     path = "/inventory"
     tags = ["inventory"]
 
-    @post("/")
+    @post("/", opt=needs("inventory:write"))
     async def create_inventory(self, data: JSONBody[InventoryCreate], pool: PoolDep) -> Response[InventoryMessage]:
         row = await inventory.create_inventory(pool, data.product_id, data.on_hand)
         response = _message("Inventory created successfully", row, 201)
         response.headers["Location"] = f"/api/v1/inventory/{row.product_id}"
         return response
 
-    @get("/")
+    @get("/", opt=needs("inventory:read"))
     async def list_inventory(
         self,
         pool: PoolDep,
@@ -103,12 +104,12 @@ class InventoryController(Controller):
         rows = await inventory.list_inventory(pool, after_id=decode_cursor(cursor), limit=limit, below=below)
         return InventoryPage([inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit))
 
-    @get("/{product_id:int}")
+    @get("/{product_id:int}", opt=needs("inventory:read"))
     async def get_inventory(self, product_id: PathId, pool: PoolDep) -> Response[InventoryOut]:
         row = await inventory.get_inventory(pool, product_id)
         return Response(inventory_out(row), headers={"ETag": etag(row.version)})
 
-    @patch("/{product_id:int}")
+    @patch("/{product_id:int}", opt=needs("inventory:write"))
     async def set_inventory(
         self,
         product_id: PathId,
@@ -119,19 +120,19 @@ class InventoryController(Controller):
         row = await inventory.set_on_hand(pool, product_id, data.on_hand, expected_version=expected_version(if_match))
         return _message("Inventory updated successfully", row)
 
-    @post("/{product_id:int}/adjustments")
+    @post("/{product_id:int}/adjustments", opt=needs("inventory:write"))
     async def adjust_inventory(
         self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep
     ) -> Response[InventoryMessage]:
         row = await inventory.adjust_on_hand(pool, product_id, data.delta, data.reason.strip())
         return _message("Inventory adjusted successfully", row, 201)
 
-    @delete("/{product_id:int}", status_code=200)
+    @delete("/{product_id:int}", status_code=200, opt=needs("inventory:write"))
     async def delete_inventory(self, product_id: PathId, pool: PoolDep) -> InventoryMessage:
         row = await inventory.delete_inventory(pool, product_id)
         return InventoryMessage("Inventory deleted successfully", inventory_out(row))
 
-    @get("/{product_id:int}/movements")
+    @get("/{product_id:int}/movements", opt=needs("inventory:read"))
     async def list_movements(
         self,
         product_id: PathId,

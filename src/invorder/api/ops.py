@@ -1,48 +1,31 @@
 """`/ops`: the job administration API for operators (stats, jobs, retry, cancel, purge, the
-action log), behind `Authorization: Bearer $INVORDER_ADMIN_TOKEN`."""
+action log, API keys), for keys with the `ops` scope."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
-from invorder.api.deps import BodyId, PathId, PoolDep
-from invorder.errors import FieldError, Forbidden, InvalidInput, Unauthorized
+from invorder.access import keys
+from invorder.api.access import needs, principal_of
+from invorder.api.deps import BodyId, PathId, PoolDep, PrincipalDep
+from invorder.errors import FieldError, InvalidInput
 from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
-from invorder.settings import Settings
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 Actor = Annotated[str | None, HeaderParameter(name="X-Actor", max_length=100, required=False)]
 
 
-def require_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """401 without a bearer token, 403 with a wrong one (or when no token is configured, since
-    then no token can be right)."""
-    header = connection.headers.get("authorization", "")
-    scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("the ops API needs Authorization: Bearer <INVORDER_ADMIN_TOKEN>")
-    settings: Settings = connection.app.state.settings
-    expected = settings.admin_token
-    if not expected:
-        raise Forbidden("the ops API is disabled: INVORDER_ADMIN_TOKEN is not set on this server")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Forbidden("wrong admin token")
-
-
 def actor_of(request: Request[Any, Any, Any], declared: str | None) -> str:
-    """Who is acting, for the action log: the client's address, and the name it gives (X-Actor)."""
-    host = request.client.host if request.client else "unknown"
-    return f"api:{host}" + (f" ({declared})" if declared else "")
+    """Who is acting, for the action log: the key (`key:<id>`, or `admin` for
+    INVORDER_ADMIN_TOKEN), and the name the caller gives (X-Actor)."""
+    return principal_of(request).actor + (f" ({declared})" if declared else "")
 
 
 class JobIds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -56,6 +39,27 @@ class PurgeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     statuses: Annotated[list[str], Meta(min_length=1, max_length=2)] = msgspec.field(
         default_factory=lambda: list(admin.PURGEABLE_STATUSES)
     )
+
+
+class KeyCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    client: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+    scopes: Annotated[list[str], Meta(min_length=1, max_length=len(keys.SCOPES))]
+    expires_in_s: Annotated[int, Meta(ge=1, le=100 * 365 * 86400)] | None = None
+
+
+class NewKeyMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: keys.NewKey
+
+
+class KeyMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: keys.KeyRow
+
+
+class KeyPage(msgspec.Struct, frozen=True):
+    data: list[keys.KeyRow]
+    next_cursor: str | None
 
 
 class JobPage(msgspec.Struct, frozen=True):
@@ -86,13 +90,12 @@ class ActionLog(msgspec.Struct, frozen=True):
 class OpsController(Controller):
     path = "/ops"
     tags = ["operations"]
-    guards = [require_admin_token]
 
-    @get("/stats")
+    @get("/stats", opt=needs("ops"))
     async def stats(self, pool: PoolDep) -> admin.QueueStats:
         return await admin.queue_stats(pool)
 
-    @get("/jobs")
+    @get("/jobs", opt=needs("ops"))
     async def list_jobs(
         self,
         pool: PoolDep,
@@ -106,25 +109,25 @@ class OpsController(Controller):
         jobs = await admin.list_jobs(pool, kind=kind, status=status, after_id=decode_cursor(cursor), limit=limit)
         return JobPage(jobs, next_cursor([j.id for j in jobs], limit))
 
-    @get("/jobs/{job_id:int}")
+    @get("/jobs/{job_id:int}", opt=needs("ops"))
     async def get_job(self, job_id: PathId, pool: PoolDep) -> admin.JobRow:
         return await admin.get_job(pool, job_id)
 
-    @post("/jobs/retry", status_code=200)
+    @post("/jobs/retry", status_code=200, opt=needs("ops"))
     async def retry_jobs(
         self, data: JSONBody[JobIds], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> ActionMessage:
         result = await admin.retry_jobs(pool, list(data.ids), actor=actor_of(request, x_actor))
         return ActionMessage(_summary("retried", result), result)
 
-    @post("/jobs/cancel", status_code=200)
+    @post("/jobs/cancel", status_code=200, opt=needs("ops"))
     async def cancel_jobs(
         self, data: JSONBody[JobIds], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> ActionMessage:
         result = await admin.cancel_jobs(pool, list(data.ids), actor=actor_of(request, x_actor))
         return ActionMessage(_summary("cancelled", result), result)
 
-    @post("/jobs/purge", status_code=200)
+    @post("/jobs/purge", status_code=200, opt=needs("ops"))
     async def purge_jobs(
         self, data: JSONBody[PurgeRequest], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> PurgeMessage:
@@ -138,11 +141,33 @@ class OpsController(Controller):
             f"{purged} job{'s' if purged != 1 else ''} purged", PurgeOut(purged, older_than_s, list(data.statuses))
         )
 
-    @get("/actions")
+    @get("/actions", opt=needs("ops"))
     async def list_actions(
         self, pool: PoolDep, limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
     ) -> ActionLog:
         return ActionLog(await admin.list_admin_actions(pool, limit=limit))
+
+    @post("/keys", status_code=201, opt=needs("ops"))
+    async def create_key(
+        self, data: JSONBody[KeyCreate], pool: PoolDep, principal: PrincipalDep
+    ) -> Response[NewKeyMessage]:
+        made = await keys.create_key(
+            pool, client=data.client, scopes=data.scopes, expires_in_s=data.expires_in_s, created_by=principal.actor
+        )
+        return Response(
+            NewKeyMessage("API key created: store it now, it is not shown again", made),
+            status_code=201,
+            headers={"Location": f"/api/v1/ops/keys/{made.id}", "Cache-Control": "no-store"},
+        )
+
+    @get("/keys", opt=needs("ops"))
+    async def list_keys(self, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> KeyPage:
+        found = await keys.list_keys(pool, after_id=decode_cursor(cursor), limit=limit)
+        return KeyPage(found, next_cursor([k.id for k in found], limit))
+
+    @delete("/keys/{key_id:int}", status_code=200, opt=needs("ops"))
+    async def revoke_key(self, key_id: PathId, pool: PoolDep) -> KeyMessage:
+        return KeyMessage("API key revoked", await keys.revoke_key(pool, key_id))
 
 
 def _summary(verb: str, result: admin.ActionResult) -> str:

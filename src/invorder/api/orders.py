@@ -10,7 +10,9 @@ from litestar import Controller, Response, get, post
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
-from invorder.api.deps import BodyId, PathId, PoolDep, SettingsDep
+from invorder.access.keys import Principal
+from invorder.api.access import needs
+from invorder.api.deps import BodyId, PathId, PoolDep, PrincipalDep, SettingsDep
 from invorder.errors import FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
@@ -151,22 +153,32 @@ StatusFilter = Annotated[
 ]
 
 
+def viewer(principal: Principal) -> int | None:
+    """Whose orders `principal` may see: its client's, or everyone's (None) with `ops`."""
+    return None if principal.allows("ops") else principal.client_id
+
+
 class OrderController(Controller):
     path = "/orders"
     tags = ["orders"]
 
-    @post("/", status_code=202)
+    @post("/", status_code=202, opt=needs("orders:write"))
     async def place_order(
         self,
         data: JSONBody[OrderCreate],
         pool: PoolDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ] = None,
     ) -> Response[OrderMessage]:
         placed = await placement.place_order(
-            pool, data.to_new_order(), idempotency_key=idempotency_key, max_attempts=settings.job_max_attempts
+            pool,
+            data.to_new_order(),
+            client_id=principal.client_id,
+            idempotency_key=idempotency_key,
+            max_attempts=settings.job_max_attempts,
         )
         headers = {"Location": f"/api/v1/orders/{placed.order.id}"}
         if placed.replayed:
@@ -175,41 +187,58 @@ class OrderController(Controller):
             OrderMessage("Order accepted", order_out(placed.order, placed.items)), status_code=202, headers=headers
         )
 
-    @get("/")
+    @get("/", opt=needs("orders:read"))
     async def list_orders(
-        self, pool: PoolDep, status: StatusFilter = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self,
+        pool: PoolDep,
+        principal: PrincipalDep,
+        status: StatusFilter = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> OrderPage:
-        rows = await placement.list_orders(pool, after_id=decode_cursor(cursor), limit=limit, status=status)
+        rows = await placement.list_orders(
+            pool, after_id=decode_cursor(cursor), limit=limit, status=status, viewer=viewer(principal)
+        )
         return OrderPage(
             [OrderSummaryOut(**_summary_fields(r)) for r in rows], next_cursor([r.id for r in rows], limit)
         )
 
-    @get("/{order_id:int}")
+    @get("/{order_id:int}", opt=needs("orders:read"))
     async def get_order(
         self,
         order_id: PathId,
         pool: PoolDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         wait: Annotated[
             float | None, QueryParameter(ge=0, le=30, description="seconds to wait for a final status (max 30)")
         ] = None,
     ) -> OrderOut:
         if wait:
-            order, items = await placement.wait_for_final(pool, order_id, min(wait, settings.order_wait_max_s))
+            order, items = await placement.wait_for_final(
+                pool, order_id, min(wait, settings.order_wait_max_s), viewer=viewer(principal)
+            )
         else:
-            order, items = await placement.get_order(pool, order_id)
+            order, items = await placement.get_order(pool, order_id, viewer=viewer(principal))
         return order_out(order, items)
 
-    @get("/{order_id:int}/logs")
+    @get("/{order_id:int}/logs", opt=needs("orders:read"))
     async def list_order_logs(
-        self, order_id: PathId, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self,
+        order_id: PathId,
+        pool: PoolDep,
+        principal: PrincipalDep,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> OrderLogPage:
-        rows = await placement.list_order_logs(pool, order_id, after_id=decode_cursor(cursor), limit=limit)
+        rows = await placement.list_order_logs(
+            pool, order_id, after_id=decode_cursor(cursor), limit=limit, viewer=viewer(principal)
+        )
         return OrderLogPage(
             [OrderLogOut(**msgspec.structs.asdict(r)) for r in rows], next_cursor([r.id for r in rows], limit)
         )
 
-    @post("/{order_id:int}/cancel", status_code=200)
-    async def cancel_order(self, order_id: PathId, pool: PoolDep) -> OrderMessage:
-        order, items = await placement.cancel_order(pool, order_id)
+    @post("/{order_id:int}/cancel", status_code=200, opt=needs("orders:write"))
+    async def cancel_order(self, order_id: PathId, pool: PoolDep, principal: PrincipalDep) -> OrderMessage:
+        order, items = await placement.cancel_order(pool, order_id, viewer=viewer(principal))
         return OrderMessage("Order cancelled", order_out(order, items))

@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
+from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, CacheDep, PathId, PoolDep
 from invorder.catalog import categories, products
@@ -87,7 +88,7 @@ class ProductController(Controller):
     path = "/products"
     tags = ["products"]
 
-    @post("/")
+    @post("/", opt=needs("catalog:write"))
     async def create_product(
         self, data: JSONBody[ProductCreate], pool: PoolDep, catalog_cache: CacheDep
     ) -> Response[ProductMessage]:
@@ -100,7 +101,7 @@ class ProductController(Controller):
             headers={"Location": f"/api/v1/products/{product.row.id}", "ETag": etag(product.row.version)},
         )
 
-    @get("/")
+    @get("/", opt=needs("catalog:read"))
     async def list_products(
         self,
         pool: PoolDep,
@@ -117,12 +118,12 @@ class ProductController(Controller):
         )
         return product_page(found, limit)
 
-    @get("/{product_id:int}")
+    @get("/{product_id:int}", opt=needs("catalog:read"))
     async def get_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> Response[ProductOut]:
         product = await products.get_product(pool, product_id, cache=catalog_cache)
         return Response(product_out(product), headers={"ETag": etag(product.row.version)})
 
-    @patch("/{product_id:int}")
+    @patch("/{product_id:int}", opt=needs("catalog:write"))
     async def update_product(
         self,
         product_id: PathId,
@@ -143,12 +144,12 @@ class ProductController(Controller):
             headers={"ETag": etag(product.row.version)},
         )
 
-    @delete("/{product_id:int}", status_code=200)
+    @delete("/{product_id:int}", status_code=200, opt=needs("catalog:write"))
     async def delete_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> ProductMessage:
         product = await products.delete_product(pool, product_id, cache=catalog_cache)
         return ProductMessage("Product deleted successfully", product_out(product))
 
-    @put("/{product_id:int}/categories")
+    @put("/{product_id:int}/categories", opt=needs("catalog:write"))
     async def set_product_categories(
         self, product_id: PathId, data: JSONBody[ProductCategoriesPut], pool: PoolDep, catalog_cache: CacheDep
     ) -> ProductMessage:
@@ -157,7 +158,7 @@ class ProductController(Controller):
         )
         return ProductMessage("Product categories updated successfully", product_out(product))
 
-    @delete("/{product_id:int}/categories/{category_id:int}", status_code=200)
+    @delete("/{product_id:int}/categories/{category_id:int}", status_code=200, opt=needs("catalog:write"))
     async def remove_product_category(
         self, product_id: PathId, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep
     ) -> ProductMessage:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import psycopg
 
 from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
@@ -57,37 +58,44 @@ class _PlacedRow(OrderRow, frozen=True):
     notified: None
 
 
-async def place_order(pool: Any, new: NewOrder, *, idempotency_key: str | None, max_attempts: int) -> Placed:
-    """Write the order, its items, a `placed` log row and its `process_order` job atomically,
-    in one statement and one round trip. With an idempotency key already used: the same
-    request replays the first order; another request is refused (422)."""
+async def place_order(
+    pool: Any, new: NewOrder, *, client_id: int, idempotency_key: str | None, max_attempts: int
+) -> Placed:
+    """Write the order of `client_id`, its items, a `placed` log row and its `process_order`
+    job atomically, in one statement and one round trip. With an idempotency key this client
+    used already: the same request replays the first order; another request is refused (422)."""
     request_hash = new.request_hash()
     ids = sorted(new.items)
     quantities = [new.items[pid] for pid in ids]
+    params = {
+        "customer_ref": new.customer_ref,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "product_ids": ids,
+        "quantities": quantities,
+        "job_kind": model.PROCESS_ORDER,
+        "max_attempts": max_attempts,
+    }
     async with db.single_statement(pool) as conn:
-        order = await db.one(
-            conn,
-            Q.place_order,
-            _PlacedRow,
-            customer_ref=new.customer_ref,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            product_ids=ids,
-            quantities=quantities,
-            job_kind=model.PROCESS_ORDER,
-            max_attempts=max_attempts,
-        )
+        try:
+            order = await db.one(conn, Q.place_order, _PlacedRow, client_id=client_id, **params)
+        except psycopg.errors.UndefinedColumn:  # a database behind this version: see the query
+            order = await db.one(conn, Q.place_order_before_clients, _PlacedRow, **params)
         if order is None:
-            return await _not_placed(conn, ids, idempotency_key, request_hash)
+            return await _not_placed(conn, ids, client_id, idempotency_key, request_hash)
     items = [OrderItemRow(pid, qty, price) for pid, qty, price in zip(ids, quantities, order.unit_prices, strict=True)]
     return Placed(order, items, replayed=False)
 
 
-async def _not_placed(conn: db.Conn, ids: list[int], idempotency_key: str | None, request_hash: str) -> Placed:
+async def _not_placed(
+    conn: db.Conn, ids: list[int], client_id: int, idempotency_key: str | None, request_hash: str
+) -> Placed:
     """Why `place_order` wrote nothing: the key was used before (replay it, or refuse a
     different request), or a product is missing."""
     if idempotency_key is not None:
-        existing = await db.one(conn, Q.find_order_by_idempotency_key, _KeyRow, idempotency_key=idempotency_key)
+        existing = await db.one(
+            conn, Q.find_order_by_idempotency_key, _KeyRow, client_id=client_id, idempotency_key=idempotency_key
+        )
         if existing is not None:
             return await _replay(conn, existing, request_hash)
     live = {r.id for r in await db.many(conn, Q.live_products_for_order, _PriceRow, ids=ids)}
@@ -107,48 +115,59 @@ async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed
         raise IdempotencyMismatch(
             "this Idempotency-Key was used for a different request; use a new key for a new order"
         )
-    order = await db.one(conn, Q.get_order, OrderRow, id=existing.id)
+    order = await db.one(conn, Q.get_order, OrderRow, id=existing.id, client_id=None)
     items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=existing.id)
     assert order is not None
     return Placed(order, items, replayed=True)
 
 
-async def get_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
+async def get_order(pool: Any, order_id: int, *, viewer: int | None) -> tuple[OrderRow, list[OrderItemRow]]:
+    """The order and its items, when `viewer` (a client id; None: anyone's) may see it."""
     async with db.transaction(pool) as conn:
-        order = await db.one(conn, Q.get_order, OrderRow, id=order_id)
+        order = await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer)
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
         items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
     return order, items
 
 
-async def wait_for_final(pool: Any, order_id: int, wait_s: float) -> tuple[OrderRow, list[OrderItemRow]]:
+async def wait_for_final(
+    pool: Any, order_id: int, wait_s: float, *, viewer: int | None
+) -> tuple[OrderRow, list[OrderItemRow]]:
     """The order once it is final, or as it is after `wait_s` seconds."""
     deadline = time.monotonic() + wait_s
     delay = 0.02
     while True:
-        order, items = await get_order(pool, order_id)
+        order, items = await get_order(pool, order_id, viewer=viewer)
         if order.is_final or time.monotonic() >= deadline:
             return order, items
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.25)
 
 
-async def list_orders(pool: Any, *, after_id: int, limit: int, status: str | None) -> list[OrderRow]:
+async def list_orders(
+    pool: Any, *, after_id: int, limit: int, status: str | None, viewer: int | None
+) -> list[OrderRow]:
     async with db.transaction(pool) as conn:
-        return await db.many(conn, Q.list_orders, OrderRow, after_id=after_id, limit=limit, status=status)
+        return await db.many(
+            conn, Q.list_orders, OrderRow, after_id=after_id, limit=limit, status=status, client_id=viewer
+        )
 
 
-async def list_order_logs(pool: Any, order_id: int, *, after_id: int, limit: int) -> list[OrderLogRow]:
+async def list_order_logs(
+    pool: Any, order_id: int, *, after_id: int, limit: int, viewer: int | None
+) -> list[OrderLogRow]:
     async with db.transaction(pool) as conn:
-        if await db.one(conn, Q.get_order, OrderRow, id=order_id) is None:
+        if await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer) is None:
             raise NotFound(f"order {order_id} does not exist")
         return await db.many(conn, Q.list_order_logs, OrderLogRow, order_id=order_id, after_id=after_id, limit=limit)
 
 
-async def cancel_order(pool: Any, order_id: int) -> tuple[OrderRow, list[OrderItemRow]]:
+async def cancel_order(pool: Any, order_id: int, *, viewer: int | None) -> tuple[OrderRow, list[OrderItemRow]]:
     """Cancel an order not yet charged, giving back any reservation."""
     async with db.transaction(pool) as conn:
+        if await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer) is None:
+            raise NotFound(f"order {order_id} does not exist")
         order = next(iter(await db.many(conn, Q.lock_orders, OrderRow, ids=[order_id])), None)
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
