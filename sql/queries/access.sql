@@ -1,16 +1,10 @@
 -- name: ensure_client :one
--- The client of this name, created when it is new.
-with new_client as (
-    insert into clients (name)
-    values (%(name)s)
-    on conflict (name) do nothing
-    returning id
-)
-
-select id from new_client
-union all
-select id from clients
-where name = %(name)s;
+-- The client of this name, created when it is new (the no-op update makes a concurrent
+-- creator of the same name get the one row instead of nothing).
+insert into clients (name)
+values (%(name)s)
+on conflict (name) do update set name = excluded.name
+returning id;
 
 -- name: insert_api_key :one
 with k as (
@@ -83,7 +77,8 @@ inner join clients as c on k.client_id = c.id
 where k.key_hash = %(key_hash)s;
 
 -- name: touch_api_keys :execrows
--- Records when keys were last used (one statement for every key a process saw lately).
+-- Records when keys were last used (one statement for every key a process saw lately). The
+-- caller sorts the ids: flushes of several processes then lock rows in one order.
 update api_keys as k
 set last_used_at = greatest(k.last_used_at, u.used_at)
 from unnest(%(ids)s::bigint[], %(used_at)s::timestamptz[]) as u (id, used_at)

@@ -40,7 +40,9 @@ new_order as (
         %(request_hash)s::text as request_hash
     from priced
     having count(*) = cardinality(%(product_ids)s::bigint[])
-    on conflict (client_id, idempotency_key) do nothing
+    -- no conflict target: whichever unique index holds the key (the client's, or during the
+    -- deploy of per-client keys the old one on the key alone) makes this a no-op
+    on conflict do nothing
     returning
         id,
         status,
@@ -142,7 +144,7 @@ new_order as (
         %(request_hash)s::text as request_hash
     from priced
     having count(*) = cardinality(%(product_ids)s::bigint[])
-    on conflict (idempotency_key) do nothing
+    on conflict do nothing
     returning
         id,
         status,

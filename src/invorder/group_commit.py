@@ -16,9 +16,10 @@ R = TypeVar("R")
 class GroupCommit(Generic[T, R]):
     """`submit(items)` answers `fn`'s results for those items, from a call of `fn` on the
     items of every task that submitted while the previous call ran (at most `max_items`,
-    unless one task's items alone are more). `fn` answers one result per item, in order. An
-    exception from `fn` is raised in every task whose items were in that call. The items of a
-    task cancelled before its call began are left out; after, the call goes on without it."""
+    unless one task's items alone are more). `fn` answers one result per item, in order. When
+    a call of several tasks' items raises, each task's items are tried again alone, so the
+    exception reaches only the tasks whose own items raise it. The items of a task cancelled
+    before its call began are left out; after, the call goes on without it."""
 
     def __init__(self, fn: Callable[[list[T]], Awaitable[list[R]]], *, max_items: int) -> None:
         self._fn = fn
@@ -35,6 +36,24 @@ class GroupCommit(Generic[T, R]):
             self._drainer = asyncio.create_task(self._drain())
         return await future
 
+    async def _call(self, items: list[T]) -> list[R]:
+        results = await self._fn(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"group commit answered {len(results)} results for {len(items)} items")
+        return results
+
+    async def _alone(self, items: list[T], future: asyncio.Future[list[R]]) -> None:
+        if future.done():  # its task was cancelled meanwhile
+            return
+        try:
+            results = await self._call(items)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(results)
+
     async def _drain(self) -> None:
         taken: list[tuple[list[T], asyncio.Future[list[R]]]] = []
         try:
@@ -48,13 +67,15 @@ class GroupCommit(Generic[T, R]):
                 if not taken:
                     continue
                 try:
-                    results = await self._fn([item for items, _ in taken for item in items])
-                    if len(results) != count:
-                        raise RuntimeError(f"group commit answered {len(results)} results for {count} items")
+                    results = await self._call([item for items, _ in taken for item in items])
                 except Exception as exc:
-                    for _, future in taken:
-                        if not future.done():
-                            future.set_exception(exc)
+                    if len(taken) == 1:
+                        if not taken[0][1].done():
+                            taken[0][1].set_exception(exc)
+                    else:  # whose items failed it? Each task's alone, so one cannot fail the others
+                        for items, future in taken:
+                            await self._alone(items, future)
+                    taken = []
                     continue
                 start = 0
                 for items, future in taken:

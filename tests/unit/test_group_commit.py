@@ -51,19 +51,20 @@ def test_max_items_cuts_a_call_but_never_splits_a_task() -> None:
     asyncio.run(main())
 
 
-def test_an_exception_reaches_every_task_of_that_call_only() -> None:
+def test_an_exception_reaches_only_the_tasks_whose_items_raise_it() -> None:
     async def main() -> None:
         fn = Recorder(fail_on=3)
         group = GroupCommit(fn, max_items=100)
         first = asyncio.create_task(group.submit([1]))
         await asyncio.sleep(0.01)
-        failing = [asyncio.create_task(group.submit(items)) for items in ([2], [3])]
+        innocent, failing = [asyncio.create_task(group.submit(items)) for items in ([2], [3])]
         await asyncio.sleep(0.01)
         fn.release.set()
         assert await first == [10]
-        for task in failing:
-            with pytest.raises(ValueError, match="cannot do 3"):
-                await task
+        assert await innocent == [20]  # its items were tried again alone
+        with pytest.raises(ValueError, match="cannot do 3"):
+            await failing
+        assert fn.calls == [[1], [2, 3], [2], [3]]
         assert await group.submit([4]) == [40]
 
     asyncio.run(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -38,7 +39,8 @@ SCOPES = (
 KEY_PREFIX = "ik_"
 _RANDOM_BYTES = 24  # 192 bits: 32 characters of URL-safe base64 after the prefix
 _VISIBLE = len(KEY_PREFIX) + 8  # what lists show of a key
-_LONGEST_KEY = 200  # anything longer is not one of ours: refused before hashing
+# The shape of every key: anything else is refused before it is hashed or looked up.
+_KEY_SHAPE = re.compile(r"ik_[A-Za-z0-9_-]{32}")
 DEFAULT_CLIENT_ID = 1  # `default`: the client of every order placed before API keys
 
 
@@ -187,15 +189,16 @@ class KeyVerifier:
         """The principal of a live key; None for a key that is unknown, revoked or expired."""
         if self._admin_token is not None and hmac.compare_digest(presented.encode(), self._admin_token):
             return ADMIN
-        if not presented.startswith(KEY_PREFIX) or len(presented) > _LONGEST_KEY:
+        if not _KEY_SHAPE.fullmatch(presented):
             return None
         digest = key_hash(presented)
         now = self._clock()
         cached = self._cache.get(digest)
         if cached is not None and now - cached[0] < self._ttl_s:
             found = cached[1]
+            self._cache.move_to_end(digest)
         else:
-            async with db.transaction(self._pool) as conn:
+            async with db.single_statement(self._pool) as conn:
                 found = await db.one(conn, Q.find_api_key, _Found, key_hash=digest)
             self._cache[digest] = (now, found)
             self._cache.move_to_end(digest)
@@ -212,6 +215,12 @@ class KeyVerifier:
         used, self._used = self._used, {}
         if not used:
             return 0
-        async with db.transaction(self._pool) as conn:
-            await db.execute(conn, Q.touch_api_keys, ids=list(used), used_at=list(used.values()))
+        ids = sorted(used)
+        try:
+            async with db.single_statement(self._pool) as conn:
+                await db.execute(conn, Q.touch_api_keys, ids=ids, used_at=[used[i] for i in ids])
+        except BaseException:
+            for key_id, at in used.items():  # kept for the next flush
+                self._used[key_id] = max(at, self._used.get(key_id, at))
+            raise
         return len(used)

@@ -105,9 +105,10 @@ async def _not_placed(
             f"no such product: {', '.join(map(str, missing))}",
             [FieldError("items", f"product {pid} does not exist or was deleted") for pid in missing],
         )
-    # The products changed between the two statements (they were missing, now they are not):
-    # a retry decides.
-    raise Conflict("the products of this order changed while it was being placed; retry")
+    # Nothing was placed, yet no order of this client holds the key and every product is there:
+    # another client's order holds the key in the unique index on the key alone, which stays
+    # until per-client keys are fully deployed (docs/migrations.md), or a product came back.
+    raise Conflict("this order could not be placed now; retry, with another Idempotency-Key if this persists")
 
 
 async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed:
