@@ -192,8 +192,9 @@ def test_dba_views_answer_what_is_stuck_dead_and_how_deep(sql: Any) -> None:
 
 def test_metrics_show_requests_by_route_and_the_queue(ops: Any, sql: Any) -> None:
     add_job(sql, "mail", "dead", attempts=3)
-    ops.get("/api/v1/products/12345")  # a 404, counted under its route template
-    text = ops.get("/metrics").text
+    assert ops.get("/api/v1/products/12345", headers=AUTH).status_code == 404  # counted under its route template
+    assert ops.get("/metrics").status_code == 401  # the `metrics` scope is needed
+    text = ops.get("/metrics", headers=AUTH).text
     assert 'invorder_queue_jobs{kind="mail",status="dead"} 1.0' in text
     assert 'invorder_queue_oldest_ready_age_seconds{kind="mail"} 0.0' in text
     assert "invorder_database_up 1.0" in text

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from invorder import metrics as _defines_every_metric  # noqa: F401  (cache counters are listed from the start)
+from invorder.api.access import needs, require_scope
 from invorder.api.deps import PoolDep
 from invorder.queue import admin
 
@@ -89,7 +90,7 @@ def _render(families: list[Metric]) -> bytes:
     return generate_latest(registry)
 
 
-@get("/metrics", include_in_schema=False, tags=["health"])
+@get("/metrics", include_in_schema=False, tags=["health"], guards=[require_scope], opt=needs("metrics"))
 async def metrics_endpoint(pool: PoolDep) -> Response[bytes]:
     body = generate_latest(_process_registry()) + await _database_metrics(pool)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
