@@ -65,6 +65,14 @@ class Unauthorized(InvorderError):
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="invorder"'}
 
 
+class UnauthorizedBrowser(Unauthorized):
+    """A 401 that also asks a browser for HTTP Basic credentials (the key as password)."""
+
+    headers: ClassVar[dict[str, str]] = {
+        "WWW-Authenticate": 'Basic realm="invorder", charset="UTF-8", Bearer realm="invorder"'
+    }
+
+
 class Forbidden(InvorderError):
     status = 403
     title = "Forbidden"

@@ -22,8 +22,7 @@ from invorder.settings import Settings
 from tests.processes import run_invorder
 
 OPEN = {"/healthz", "/readyz"}  # the only routes without a key
-# Not behind a key yet: issue 11 puts /dashboard behind `ops` (bearer or HTTP Basic).
-NOT_YET = {"/dashboard"}
+NOT_YET: set[str] = set()  # routes still open that will not stay so
 
 
 def api_routes(app: Litestar) -> list[tuple[str, str, Any]]:
@@ -74,12 +73,24 @@ def test_each_route_is_401_without_a_key_403_without_its_scope_and_served_with_i
         body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
         anonymous = client.request(method, path, headers={"Authorization": ""}, **body)
         assert anonymous.status_code == 401, (method, path, anonymous.text)
-        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        assert "Bearer" in anonymous.headers["www-authenticate"]
         refused = client.request(method, path, headers=bearer(others[scope]), **body)
         assert refused.status_code == 403, (method, path, refused.text)
         assert scope in refused.json()["detail"]
         served = client.request(method, path, headers=bearer(only[scope]), **body)
         assert served.status_code not in (401, 403), (method, path, scope, served.text)
+
+
+def test_the_dashboard_takes_the_key_by_basic_auth_and_asks_a_browser_for_it(client: Any, settings: Settings) -> None:
+    refused = client.get("/dashboard", headers={"Authorization": ""})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic realm=")
+    assert client.get("/dashboard", headers={"Authorization": ""}, auth=("anyone", "ik_wrong")).status_code == 401
+    assert (
+        client.get("/dashboard", headers={"Authorization": ""}, auth=("anyone", settings.admin_token)).status_code
+        == 200
+    )
+    catalog = make_key(client, "shop-a", "catalog:read")
+    assert client.get("/dashboard", headers={"Authorization": ""}, auth=("x", catalog["key"])).status_code == 403
 
 
 def test_health_is_open(client: Any) -> None:

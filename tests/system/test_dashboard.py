@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.processes import AUTH, LiveProcess, start_worker, wait_until
+from tests.processes import ADMIN_TOKEN, AUTH, LiveProcess, start_worker, wait_until
 from tests.system.test_order_processing import make_products
 
 # Debian's package: playwright's own browser download cannot work on these machines (no
@@ -47,7 +47,11 @@ def page() -> Iterator[Page]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            # The browser answers the dashboard's Basic challenge with the key as the password.
+            context = browser.new_context(
+                viewport={"width": 1400, "height": 1000},
+                http_credentials={"username": "ops", "password": ADMIN_TOKEN},
+            )
             yield context.new_page()
         finally:
             browser.close()
@@ -77,6 +81,10 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
         [XSS],
     )
 
+    refused = httpx.get(f"{live_api.url}/dashboard", timeout=10)  # no key: the browser is asked for one
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+    wrong = httpx.get(f"{live_api.url}/dashboard", auth=("ops", "not-the-key"), timeout=10)
+    assert wrong.status_code == 401
     page.goto(f"{live_api.url}/dashboard?refresh=1")
     expect(page).to_have_title("invorder dashboard")
     expect(page.get_by_test_id("orders-processed")).to_have_text("0")

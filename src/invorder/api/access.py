@@ -4,13 +4,15 @@ it. A route that declares none is refused to everyone, and a test walks the rout
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from invorder.access.keys import SCOPES, KeyVerifier, Principal
-from invorder.errors import Forbidden, Unauthorized
+from invorder.errors import Forbidden, Unauthorized, UnauthorizedBrowser
 
 SCOPE_KEY = "scope"
 
@@ -22,24 +24,44 @@ def needs(scope: str) -> dict[str, str]:
     return {SCOPE_KEY: scope}
 
 
-def bearer_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The key of an `Authorization: Bearer <key>` header, if any."""
-    scheme, _, key = connection.headers.get("authorization", "").partition(" ")
-    key = key.strip()
-    return key if scheme.lower() == "bearer" and key else None
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any], *, basic: bool = False) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, or with `basic` of an HTTP Basic
+    header whose password is the key (any user name), if any."""
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if basic and scheme.lower() == "basic" and credentials:
+        try:
+            _, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or None
+    return None
 
 
 async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """401 without a live key, 403 when the key lacks the route's scope; else the key's
     principal is left in `connection.state.principal` for the handler."""
+    await _check(connection, handler, basic=False)
+
+
+async def require_scope_from_browser(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """`require_scope` for pages a person opens: HTTP Basic is accepted too (the key as the
+    password), and a 401 asks the browser for it."""
+    await _check(connection, handler, basic=True)
+
+
+async def _check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler, *, basic: bool) -> None:
     scope = handler.opt.get(SCOPE_KEY)
-    key = bearer_key(connection)
+    refusal = UnauthorizedBrowser if basic else Unauthorized
+    key = presented_key(connection, basic=basic)
     if key is None:
-        raise Unauthorized("an API key is needed: Authorization: Bearer <key>")
+        raise refusal("an API key is needed: Authorization: Bearer <key>")
     verifier: KeyVerifier = connection.app.state.key_verifier
     principal = await verifier.verify(key)
     if principal is None:
-        raise Unauthorized("this API key is unknown, revoked or expired")
+        raise refusal("this API key is unknown, revoked or expired")
     if scope is None:  # fail closed: a route nobody gave a scope is nobody's
         raise Forbidden("this route declares no scope, so no key may call it")
     if not principal.allows(scope):

@@ -1,6 +1,6 @@
 """`GET /dashboard`: the operators' page (orders, queues, throughput, failures, workers), HTML
-rendered on the server that reloads itself. Open to read, like /metrics: it shows operational
-data and no secret; put it behind your proxy's auth when the API is public (README)."""
+rendered on the server that reloads itself. It needs a key with `ops`, as a bearer header or
+as HTTP Basic (any user name, the key as password), so that a browser asks for it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from litestar.enums import MediaType
 from litestar.params import QueryParameter
 from psycopg_pool import PoolTimeout
 
+from invorder.api.access import needs, require_scope_from_browser
 from invorder.api.dashboard_page import render_dashboard, render_unavailable
 from invorder.api.deps import PoolDep
 from invorder.dashboard import dashboard_snapshot
@@ -36,7 +37,14 @@ HEADERS = {
 }
 
 
-@get("/dashboard", include_in_schema=False, media_type=MediaType.HTML, tags=["operations"])
+@get(
+    "/dashboard",
+    include_in_schema=False,
+    media_type=MediaType.HTML,
+    tags=["operations"],
+    guards=[require_scope_from_browser],
+    opt=needs("ops"),
+)
 async def dashboard(pool: PoolDep, refresh: Refresh = DEFAULT_REFRESH_S) -> Response[str]:
     now = datetime.now(UTC)
     try:
