@@ -15,7 +15,7 @@ from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from invorder.errors import Conflict, FieldError, InvorderError, NotFound, Unavailable
+from invorder.errors import Conflict, FieldError, InvalidInput, InvorderError, NotFound, Unavailable
 from invorder.sql import Query
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ _CONSTRAINT_ERRORS: dict[str, tuple[type[InvorderError], str, str | None]] = {
         "on_hand",
     ),
     "categories_name_key": (Conflict, "a category with this name already exists", "name"),
+    "clients_name_check": (
+        InvalidInput,
+        "a client name is lower case letters, digits, '.', '_' and '-', starting with a letter or digit",
+        "client",
+    ),
     "product_categories_category_id_fkey": (NotFound, "no such category", "category_ids"),
     "product_categories_product_id_fkey": (NotFound, "no such product", "product_id"),
 }

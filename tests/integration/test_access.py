@@ -207,5 +207,7 @@ def test_keys_cli_creates_lists_and_revokes(database_url: str, sql: Any) -> None
     assert sql.execute("select revoked_at is not null from api_keys where id = %s", (key["id"],)).fetchone() == (True,)
     missing = run_invorder("keys", "revoke", "999999", env=env)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+    badly_named = run_invorder("keys", "create", "--client", "Shop A", "--scope", "ops", env=env)
+    assert badly_named.returncode == 2 and "client name" in badly_named.stderr, badly_named.stderr
     bad = run_invorder("keys", "create", "--client", "x", "--scope", "ops", "--expires-in", "soon", env=env)
     assert bad.returncode == 2 and "not a duration" in bad.stderr

@@ -44,7 +44,7 @@ class PurgeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class KeyCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
     scopes: Annotated[list[str], Meta(min_length=1, max_length=len(keys.SCOPES))]
-    expires_in_s: Annotated[int, Meta(ge=1, le=100 * 365 * 86400)] | None = None
+    expires_in_s: Annotated[int, Meta(ge=1, le=admin.MAX_DURATION_S)] | None = None
 
 
 class NewKeyMessage(msgspec.Struct, frozen=True):
