@@ -11,13 +11,14 @@ with created as (
 ),
 
 movement as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
     select
         product_id,
         on_hand as delta,
         on_hand as on_hand_after,
         'initial' as kind,
-        %(reason)s as reason
+        %(reason)s as reason,
+        %(actor)s as actor
     from created
 )
 
@@ -89,13 +90,14 @@ with changed as (
 ),
 
 movement as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
     select
         product_id,
         %(delta)s as delta,
         on_hand as on_hand_after,
         %(kind)s as kind,
-        %(reason)s as reason
+        %(reason)s as reason,
+        %(actor)s as actor
     from changed
     where %(delta)s <> 0
 )
@@ -124,6 +126,7 @@ select
     kind,
     reason,
     order_id,
+    actor,
     created_at
 from stock_movements
 where product_id = %(product_id)s and id > %(after_id)s

@@ -72,114 +72,13 @@ items as (
 ),
 
 placed as (
-    insert into order_logs (order_id, attempt, status, details)
+    insert into order_logs (order_id, attempt, status, details, actor)
     select
         id as order_id,
         0 as attempt,
         'placed' as status,
-        jsonb_build_object('total_cents', total_cents) as details
-    from new_order
-),
-
-job as (
-    insert into jobs (kind, payload, max_attempts)
-    select
-        %(job_kind)s::text as kind,
-        jsonb_build_object('order_id', id) as payload,
-        %(max_attempts)s::integer as max_attempts
-    from new_order
-    returning kind
-)
-
-select
-    new_order.id,
-    new_order.status,
-    new_order.customer_ref,
-    new_order.total_cents,
-    new_order.attempts,
-    new_order.next_attempt_at,
-    new_order.last_error,
-    new_order.payment_status,
-    new_order.payment_attempts,
-    new_order.charge_id,
-    new_order.reserved_at,
-    new_order.finished_at,
-    new_order.created_at,
-    new_order.updated_at,
-    array(
-        select priced.price_cents
-        from priced
-        order by priced.product_id
-    ) as unit_prices,
-    pg_notify('invorder_jobs', job.kind) as notified
-from new_order
-cross join job;
-
--- name: place_order_before_clients :one
--- place_order for a database that lacks 20261202100000 (orders.client_id), while a deploy
--- of this version runs ahead of `invorder migrate up`: the order goes to the default client
--- and the key is unique across clients, as it was. Remove once that migration is the oldest
--- a running database can lack.
--- A new pending order in one statement, its own transaction: the order with its total, its
--- items at the products' current prices, its `placed` log row, its first job (the row
--- `enqueue_job` writes) and the notification that wakes the workers. No row comes back when
--- nothing was placed: a product is unknown or deleted, or the Idempotency-Key is taken (a
--- concurrent duplicate waits here until the first commits). `unit_prices` follow `product_ids`.
-with priced as (
-    select
-        wanted.product_id,
-        wanted.quantity,
-        products.price_cents
-    from unnest(%(product_ids)s::bigint[], %(quantities)s::integer[]) as wanted (product_id, quantity)
-    inner join products on wanted.product_id = products.id
-    where products.deleted_at is null
-),
-
-new_order as (
-    insert into orders (customer_ref, total_cents, idempotency_key, request_hash)
-    select
-        %(customer_ref)s::text as customer_ref,
-        sum(price_cents * quantity)::bigint as total_cents,
-        %(idempotency_key)s::text as idempotency_key,
-        %(request_hash)s::text as request_hash
-    from priced
-    having count(*) = cardinality(%(product_ids)s::bigint[])
-    on conflict do nothing
-    returning
-        id,
-        status,
-        customer_ref,
-        total_cents,
-        attempts,
-        next_attempt_at,
-        last_error,
-        payment_status,
-        payment_attempts,
-        charge_id,
-        reserved_at,
-        finished_at,
-        created_at,
-        updated_at
-),
-
-items as (
-    insert into order_items (order_id, product_id, quantity, unit_price_cents)
-    select
-        new_order.id as order_id,
-        priced.product_id,
-        priced.quantity,
-        priced.price_cents as unit_price_cents
-    from new_order
-    cross join priced
-),
-
-placed as (
-    insert into order_logs (order_id, attempt, status, details)
-    select
-        id as order_id,
-        0 as attempt,
-        'placed' as status,
-        jsonb_build_object('total_cents', total_cents) as details
+        jsonb_build_object('total_cents', total_cents) as details,
+        %(actor)s as actor
     from new_order
 ),
 
@@ -312,7 +211,8 @@ select
     status,
     processed_at,
     error_message,
-    details
+    details,
+    actor
 from order_logs
 where order_id = %(order_id)s and id > %(after_id)s
 order by id
@@ -396,7 +296,7 @@ sold as (
     returning i.product_id, i.on_hand + t.quantity as on_hand_before
 )
 
-insert into stock_movements (product_id, delta, on_hand_after, kind, reason, order_id)
+insert into stock_movements (product_id, delta, on_hand_after, kind, reason, order_id, actor)
 select
     l.product_id,
     -l.quantity as delta,
@@ -405,7 +305,8 @@ select
     ) as on_hand_after,
     'sale' as kind,
     'order ' || l.order_id as reason,
-    l.order_id
+    l.order_id,
+    %(actor)s as actor
 from lines as l
 inner join sold as s on l.product_id = s.product_id;
 
@@ -465,13 +366,14 @@ returning
 
 -- name: insert_order_logs :exec
 -- Many order_logs rows in one statement, in the order given.
-insert into order_logs (order_id, attempt, status, error_message, details)
+insert into order_logs (order_id, attempt, status, error_message, details, actor)
 select
     l.order_id,
     l.attempt,
     l.status,
     l.error_message,
-    l.details
+    l.details,
+    %(actor)s as actor
 from
     unnest(
         %(order_ids)s::bigint[],

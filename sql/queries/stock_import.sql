@@ -89,13 +89,14 @@ changed as (
 ),
 
 movements as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason)
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
     select
         c.product_id,
         c.on_hand - k.on_hand as delta,
         c.on_hand as on_hand_after,
         'import' as kind,
-        %(reason)s as reason
+        %(reason)s as reason,
+        %(actor)s as actor
     from changed as c
     inner join locked as k on c.product_id = k.product_id
 )

@@ -15,7 +15,7 @@ from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from invorder.errors import Conflict, FieldError, InvalidInput, InvorderError, NotFound, Unavailable
+from invorder.errors import BadRequest, Conflict, FieldError, InvalidInput, InvorderError, NotFound, Unavailable
 from invorder.sql import Query
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,13 @@ def _domain_errors() -> Iterator[None]:
         if translated is None:
             raise
         raise translated from exc
+    except psycopg.errors.NumericValueOutOfRange as exc:
+        # A sum past bigint, such as an order total of many costly lines: the request's fault.
+        raise InvalidInput(f"a number is out of range: {exc.diag.message_primary}") from exc
+    except psycopg.DataError as exc:
+        if "NUL" not in str(exc):  # psycopg refuses, before sending, text PostgreSQL cannot store
+            raise
+        raise BadRequest("text may not contain NUL (\\u0000)") from exc
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         # This version of the code is running on a database that lacks one of its migrations
         # (a deploy in progress): refuse what needs it, and say what is missing.

@@ -28,6 +28,14 @@ class InvorderError(Exception):
         return self.detail
 
 
+class BadRequest(InvorderError):
+    """Malformed input the schema refuses too (Litestar's own 400s share this slug)."""
+
+    status = 400
+    title = "Invalid request"
+    slug = "invalid-request"
+
+
 class InvalidInput(InvorderError):
     status = 422
     title = "Invalid input"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -192,11 +193,23 @@ def _drop_invalid_leftovers(conn: psycopg.Connection[tuple[object, ...]], url: s
 def migrate_before(url: str, version: str) -> str:
     """Create the database if needed and apply only the migrations older than `version`: the
     schema a live system has just before `version` is deployed (for rehearsals and tests)."""
+    return _migrate_only(url, lambda v: v < version)
+
+
+def migrate_all_but_change(url: str, version: str) -> str:
+    """Create the database if needed and apply every migration except the change `version`
+    begins: the files whose versions share its first ten digits (date and hour, as one change's
+    files are numbered). What this version of the code needs is then in place, and the change
+    is left to apply live (`bin/migration-under-load`); dbmate applies it later, out of order."""
+    return _migrate_only(url, lambda v: not v.startswith(version[:10]))
+
+
+def _migrate_only(url: str, wanted: Callable[[str], bool]) -> str:
     if not _database_exists(url):
         run_dbmate(url, "create")
     with tempfile.TemporaryDirectory(prefix="invorder-migrations-") as folder:
         for path in sorted(migrations_dir().glob("*.sql")):
-            if path.name.split("_", 1)[0] < version:
+            if wanted(path.name.split("_", 1)[0]):
                 shutil.copy(path, folder)
         return run_dbmate(url, "migrate", migrations=Path(folder)).stdout
 

@@ -211,3 +211,34 @@ def test_keys_cli_creates_lists_and_revokes(database_url: str, sql: Any) -> None
     assert badly_named.returncode == 2 and "client name" in badly_named.stderr, badly_named.stderr
     bad = run_invorder("keys", "create", "--client", "x", "--scope", "ops", "--expires-in", "soon", env=env)
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_changes_record_the_key_that_made_them(client: Any, sql: Any) -> None:
+    pid = client.post("/api/v1/products", json={"name": "Audited", "price_cents": 100}).json()["data"]["id"]
+    clerk = make_key(client, "warehouse", "inventory:read", "inventory:write")
+    shop = make_key(client, "shop-a", "orders:read", "orders:write")
+    assert client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 10}).status_code == 201
+    adjusted = client.post(
+        f"/api/v1/inventory/{pid}/adjustments", json={"delta": 5, "reason": "delivery"}, headers=bearer(clerk)
+    )
+    assert adjusted.status_code == 201
+    assert client.patch(f"/api/v1/inventory/{pid}", json={"on_hand": 12}, headers=bearer(clerk)).status_code == 200
+    movements = client.get(f"/api/v1/inventory/{pid}/movements", headers=bearer(clerk)).json()["data"]
+    assert [(m["kind"], m["actor"]) for m in movements] == [
+        ("initial", "admin"),  # the test client's INVORDER_ADMIN_TOKEN
+        ("adjustment", f"key:{clerk['id']}"),
+        ("set", f"key:{clerk['id']}"),
+    ]
+
+    order = client.post("/api/v1/orders", json={"product_id": pid, "quantity": 1}, headers=bearer(shop)).json()
+    oid = order["data"]["id"]
+    assert client.post(f"/api/v1/orders/{oid}/cancel", headers=bearer(shop)).status_code == 200
+    logs = client.get(f"/api/v1/orders/{oid}/logs", headers=bearer(shop)).json()["data"]
+    assert [(g["status"], g["actor"]) for g in logs] == [
+        ("placed", f"key:{shop['id']}"),
+        ("cancelled", f"key:{shop['id']}"),
+    ]
+    # Rows written before the audit columns existed have none, and read back as null.
+    sql.execute("update stock_movements set actor = null where product_id = %s and kind = 'initial'", (pid,))
+    first = client.get(f"/api/v1/inventory/{pid}/movements", headers=bearer(clerk)).json()["data"][0]
+    assert first["kind"] == "initial" and first["actor"] is None

@@ -97,7 +97,7 @@ def test_list_filters_by_kind_and_status_and_pages(ops: Any, sql: Any) -> None:
     assert [j["id"] for j in rest["data"]] == ids[2:]
     assert rest["next_cursor"] is None
     bad = ops.get("/api/v1/ops/jobs", params={"status": "finished"}, headers=AUTH)
-    assert bad.status_code == 422
+    assert bad.status_code == 400  # the document lists the statuses: a schema violation
     assert bad.json()["errors"][0]["field"] == "status"
 
 
@@ -165,8 +165,8 @@ def test_cancel_keeps_cancelled_jobs_until_purged(ops: Any, sql: Any) -> None:
 def test_purge_refuses_bad_input_and_deletes_nothing(ops: Any, sql: Any, body: dict[str, Any], field: str) -> None:
     add_job(sql, "mail", "dead", attempts=3, updated_at="now() - interval '3 days'")
     response = ops.post("/api/v1/ops/jobs/purge", json=body, headers=AUTH)
-    assert response.status_code == 422, response.text
-    assert response.json()["errors"][0]["field"] == field
+    assert response.status_code == 400, response.text  # each breaks the document's schema of the body
+    assert response.json()["errors"][0]["field"].startswith(field)
     assert sql.execute("select count(*) from jobs").fetchone()[0] == 1
 
 

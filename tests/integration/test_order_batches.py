@@ -71,14 +71,16 @@ def test_one_batch_serves_the_orders_that_fit_and_leaves_the_others_waiting(
         (crosses, 1, f"not enough stock: product {a} short by 1, product {b} short by 1"),
     ]
     logs = sql.execute(
-        "select order_id, status from order_logs where order_id = any(%s) order by id", (ids,)
+        "select order_id, status, actor from order_logs where order_id = any(%s) order by id", (ids,)
     ).fetchall()
+    assert {actor for _, _, actor in logs} == {"worker"}
+    logs = [(o, s) for o, s, _ in logs]
     assert [s for o, s in logs if o == fits] == ["reserved", "payment_started", "processed"]
     assert [s for o, s in logs if o == too_big] == ["out_of_stock"]
     sales = sql.execute(
-        "select order_id, delta, on_hand_after from stock_movements where kind = 'sale' order by order_id"
+        "select order_id, delta, on_hand_after, actor from stock_movements where kind = 'sale' order by order_id"
     ).fetchall()
-    assert sales == [(fits, -3, 2), (fits_after, -2, 0)]  # the ledger counts down in order id order
+    assert sales == [(fits, -3, 2, "worker"), (fits_after, -2, 0, "worker")]  # counted down in order id order
     check_stock_invariants(sql)
 
 

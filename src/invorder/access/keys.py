@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -24,7 +24,7 @@ from invorder.sql import queries
 
 Q = queries()
 
-SCOPES = (
+Scope = Literal[
     "catalog:read",
     "catalog:write",
     "inventory:read",
@@ -35,7 +35,11 @@ SCOPES = (
     "webhooks:write",
     "ops",
     "metrics",
-)
+]
+SCOPES: tuple[str, ...] = get_args(Scope)
+# A client's name: the rule of the clients table's check constraint (migration 20261202100000),
+# given to the API's schema so a bad name is refused before the database sees it.
+CLIENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 KEY_PREFIX = "ik_"
 _RANDOM_BYTES = 24  # 192 bits: 32 characters of URL-safe base64 after the prefix
 _VISIBLE = len(KEY_PREFIX) + 8  # what lists show of a key

@@ -1,6 +1,7 @@
-"""Authentication and scopes for the API: every route declares the scope it needs where it is
-defined (`opt=needs("orders:read")`), and the guard on `/api/v1` checks the bearer key against
-it. A route that declares none is refused to everyone, and a test walks the route list."""
+"""Authentication and scopes for the API: every route declares the scope it needs, and the
+errors it can answer, where it is defined (`@get("/", **needs("orders:read", 400))`); the guard
+on `/api/v1` checks the bearer key against the scope. A route that declares none is refused to
+everyone, and a test walks the route list."""
 
 from __future__ import annotations
 
@@ -12,16 +13,26 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from invorder.access.keys import SCOPES, KeyVerifier, Principal
+from invorder.api.problems import problem_responses
 from invorder.errors import Forbidden, Unauthorized, UnauthorizedBrowser
 
 SCOPE_KEY = "scope"
+BEARER = "bearer"  # the name of the security scheme in the OpenAPI document
+# What any guarded route can answer: no key or a dead one, a missing scope, no database.
+GUARDED_ERRORS = (401, 403, 503)
 
 
-def needs(scope: str) -> dict[str, str]:
-    """The `opt` of a route handler that needs `scope` (checked when the module loads)."""
+def needs(scope: str, *errors: int) -> dict[str, Any]:
+    """The keyword arguments of a route decorator for a route that needs `scope` (checked when
+    the module loads) and can answer `errors` besides 401, 403 and 503: the scope for the guard
+    (`opt`), and the security requirement and error answers for the OpenAPI document."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
-    return {SCOPE_KEY: scope}
+    return {
+        "opt": {SCOPE_KEY: scope},
+        "security": [{BEARER: [scope]}],
+        "responses": problem_responses(*GUARDED_ERRORS, *errors),
+    }
 
 
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any], *, basic: bool = False) -> str | None:

@@ -12,9 +12,8 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
-from invorder import __version__, db
+from invorder import db
 from invorder.access.keys import KeyVerifier
 from invorder.api.access import require_scope
 from invorder.api.categories import CategoryController
@@ -24,6 +23,7 @@ from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
 from invorder.api.middleware import request_logging_middleware
+from invorder.api.openapi import openapi_config
 from invorder.api.ops import OpsController
 from invorder.api.orders import OrderController
 from invorder.api.problems import EXCEPTION_HANDLERS
@@ -98,12 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_logging_middleware, PROMETHEUS.middleware],
         cors_config=cors,
-        openapi_config=OpenAPIConfig(
-            title="invorder",
-            version=__version__,
-            path="/schema",
-            description="Inventory and orders; background work on a PostgreSQL job queue.",
-        ),
+        openapi_config=openapi_config(),
         logging_config=None,
     )
 

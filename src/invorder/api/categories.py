@@ -11,8 +11,8 @@ from litestar.params import JSONBody
 from msgspec import Meta
 
 from invorder.api.access import needs
-from invorder.api.deps import CacheDep, PathId, PoolDep
-from invorder.api.products import Cursor, Limit, ProductPage, product_page
+from invorder.api.deps import CacheDep, Cursor, Limit, PathId, PoolDep
+from invorder.api.products import ProductPage, product_page
 from invorder.catalog import categories
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
@@ -52,7 +52,7 @@ class CategoryController(Controller):
     path = "/categories"
     tags = ["categories"]
 
-    @post("/", opt=needs("catalog:write"))
+    @post("/", **needs("catalog:write", 400, 409))
     async def create_category(
         self, data: JSONBody[CategoryCreate], pool: PoolDep, catalog_cache: CacheDep
     ) -> Response[CategoryMessage]:
@@ -63,30 +63,30 @@ class CategoryController(Controller):
             headers={"Location": f"/api/v1/categories/{row.id}"},
         )
 
-    @get("/", opt=needs("catalog:read"))
+    @get("/", **needs("catalog:read", 400))
     async def list_categories(
         self, pool: PoolDep, catalog_cache: CacheDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> CategoryPage:
         rows = await categories.list_categories(pool, after_id=decode_cursor(cursor), limit=limit, cache=catalog_cache)
         return CategoryPage([category_out(r) for r in rows], next_cursor([r.id for r in rows], limit))
 
-    @get("/{category_id:int}", opt=needs("catalog:read"))
+    @get("/{category_id:int}", **needs("catalog:read", 400, 404))
     async def get_category(self, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> CategoryOut:
         return category_out(await categories.get_category(pool, category_id, cache=catalog_cache))
 
-    @patch("/{category_id:int}", opt=needs("catalog:write"))
+    @patch("/{category_id:int}", **needs("catalog:write", 400, 404, 409))
     async def rename_category(
         self, category_id: PathId, data: JSONBody[CategoryPatch], pool: PoolDep, catalog_cache: CacheDep
     ) -> CategoryMessage:
         row = await categories.rename_category(pool, category_id, data.name, cache=catalog_cache)
         return CategoryMessage("Category updated successfully", category_out(row))
 
-    @delete("/{category_id:int}", status_code=200, opt=needs("catalog:write"))
+    @delete("/{category_id:int}", status_code=200, **needs("catalog:write", 400, 404))
     async def delete_category(self, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> CategoryMessage:
         row = await categories.delete_category(pool, category_id, cache=catalog_cache)
         return CategoryMessage("Category deleted successfully", category_out(row))
 
-    @get("/{category_id:int}/products", opt=needs("catalog:read"))
+    @get("/{category_id:int}/products", **needs("catalog:read", 400, 404))
     async def list_category_products(
         self,
         category_id: PathId,

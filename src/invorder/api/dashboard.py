@@ -43,7 +43,7 @@ HEADERS = {
     media_type=MediaType.HTML,
     tags=["operations"],
     guards=[require_scope_from_browser],
-    opt=needs("ops"),
+    **needs("ops"),
 )
 async def dashboard(pool: PoolDep, refresh: Refresh = DEFAULT_REFRESH_S) -> Response[str]:
     now = datetime.now(UTC)

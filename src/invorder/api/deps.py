@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
 from msgspec import Meta
 from psycopg_pool import AsyncConnectionPool
 
 from invorder.access.keys import Principal
 from invorder.catalog.cache import CatalogCache
+from invorder.pagination import CURSOR_PATTERN, MAX_LIMIT
 from invorder.settings import Settings
 
 Pool = AsyncConnectionPool[Any]
@@ -44,9 +45,16 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-# A resource id in a path: a positive bigint (anything else cannot name a row: 404 is not
-# reached, the request is refused as malformed).
-MAX_ID = 2**63 - 1
+# A resource id in a path: a positive integer up to 2**53 - 1, the largest every JSON parser
+# keeps exact (ids are bigint identities, which never reach it). Anything else cannot name a
+# row: 404 is not reached, the request is refused as malformed.
+MAX_ID = 2**53 - 1
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 # The same rule for an id inside a JSON body.
 BodyId = Annotated[int, Meta(ge=1, le=MAX_ID)]
+
+# The paging parameters of every list.
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
+Cursor = Annotated[
+    str | None, QueryParameter(pattern=CURSOR_PATTERN, description="the next_cursor of the previous page")
+]

@@ -6,6 +6,7 @@ import asyncio
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi import ResponseSpec
 
 from invorder.api.deps import PoolDep, SettingsDep
 from invorder.migrate import pending_migrations
@@ -21,7 +22,11 @@ async def healthz() -> Health:
     return Health("ok")
 
 
-@get("/readyz", tags=["health"])
+@get(
+    "/readyz",
+    tags=["health"],
+    responses={503: ResponseSpec(Health, description="The database does not answer, or a migration is pending")},
+)
 async def readyz(pool: PoolDep, settings: SettingsDep) -> Response[Health]:
     try:
         async with pool.connection(timeout=2) as conn:

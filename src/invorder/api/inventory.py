@@ -12,13 +12,12 @@ from msgspec import Meta
 
 from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import BodyId, PathId, PoolDep
+from invorder.api.deps import MAX_ID, BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.catalog import inventory
-from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=0, le=10**12)]
 Delta = Annotated[int, Meta(ge=-(10**12), le=10**12)]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
 
 
 class InventoryCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,6 +51,7 @@ class MovementOut(msgspec.Struct, frozen=True):
     kind: str
     reason: str
     order_id: int | None
+    actor: str | None
     created_at: datetime
 
 
@@ -86,59 +86,70 @@ class InventoryController(Controller):
     path = "/inventory"
     tags = ["inventory"]
 
-    @post("/", opt=needs("inventory:write"))
-    async def create_inventory(self, data: JSONBody[InventoryCreate], pool: PoolDep) -> Response[InventoryMessage]:
-        row = await inventory.create_inventory(pool, data.product_id, data.on_hand)
+    @post("/", **needs("inventory:write", 400, 404, 409))
+    async def create_inventory(
+        self, data: JSONBody[InventoryCreate], pool: PoolDep, principal: PrincipalDep
+    ) -> Response[InventoryMessage]:
+        row = await inventory.create_inventory(pool, data.product_id, data.on_hand, actor=principal.actor)
         response = _message("Inventory created successfully", row, 201)
         response.headers["Location"] = f"/api/v1/inventory/{row.product_id}"
         return response
 
-    @get("/", opt=needs("inventory:read"))
+    @get("/", **needs("inventory:read", 400))
     async def list_inventory(
         self,
         pool: PoolDep,
-        below: Annotated[int | None, QueryParameter(ge=0, description="only rows with available < below")] = None,
+        below: Annotated[
+            int | None,
+            # schema_extra: Litestar leaves a bound of 0 out of the document (it tests the bound for truth)
+            QueryParameter(
+                ge=0, le=MAX_ID, schema_extra={"minimum": 0}, description="only rows with available < below"
+            ),
+        ] = None,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Cursor = None,
     ) -> InventoryPage:
         rows = await inventory.list_inventory(pool, after_id=decode_cursor(cursor), limit=limit, below=below)
         return InventoryPage([inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit))
 
-    @get("/{product_id:int}", opt=needs("inventory:read"))
+    @get("/{product_id:int}", **needs("inventory:read", 400, 404))
     async def get_inventory(self, product_id: PathId, pool: PoolDep) -> Response[InventoryOut]:
         row = await inventory.get_inventory(pool, product_id)
         return Response(inventory_out(row), headers={"ETag": etag(row.version)})
 
-    @patch("/{product_id:int}", opt=needs("inventory:write"))
+    @patch("/{product_id:int}", **needs("inventory:write", 400, 404, 409, 412))
     async def set_inventory(
         self,
         product_id: PathId,
         data: JSONBody[InventorySet],
         pool: PoolDep,
+        principal: PrincipalDep,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[InventoryMessage]:
-        row = await inventory.set_on_hand(pool, product_id, data.on_hand, expected_version=expected_version(if_match))
+        row = await inventory.set_on_hand(
+            pool, product_id, data.on_hand, expected_version=expected_version(if_match), actor=principal.actor
+        )
         return _message("Inventory updated successfully", row)
 
-    @post("/{product_id:int}/adjustments", opt=needs("inventory:write"))
+    @post("/{product_id:int}/adjustments", **needs("inventory:write", 400, 404, 409))
     async def adjust_inventory(
-        self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep
+        self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[InventoryMessage]:
-        row = await inventory.adjust_on_hand(pool, product_id, data.delta, data.reason.strip())
+        row = await inventory.adjust_on_hand(pool, product_id, data.delta, data.reason.strip(), actor=principal.actor)
         return _message("Inventory adjusted successfully", row, 201)
 
-    @delete("/{product_id:int}", status_code=200, opt=needs("inventory:write"))
-    async def delete_inventory(self, product_id: PathId, pool: PoolDep) -> InventoryMessage:
-        row = await inventory.delete_inventory(pool, product_id)
+    @delete("/{product_id:int}", status_code=200, **needs("inventory:write", 400, 404, 409))
+    async def delete_inventory(self, product_id: PathId, pool: PoolDep, principal: PrincipalDep) -> InventoryMessage:
+        row = await inventory.delete_inventory(pool, product_id, actor=principal.actor)
         return InventoryMessage("Inventory deleted successfully", inventory_out(row))
 
-    @get("/{product_id:int}/movements", opt=needs("inventory:read"))
+    @get("/{product_id:int}/movements", **needs("inventory:read", 400, 404))
     async def list_movements(
         self,
         product_id: PathId,
         pool: PoolDep,
         limit: Limit = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Cursor = None,
     ) -> MovementPage:
         rows = await inventory.list_movements(pool, product_id, after_id=decode_cursor(cursor), limit=limit)
         return MovementPage(

@@ -90,7 +90,7 @@ def _render(families: list[Metric]) -> bytes:
     return generate_latest(registry)
 
 
-@get("/metrics", include_in_schema=False, tags=["health"], guards=[require_scope], opt=needs("metrics"))
+@get("/metrics", include_in_schema=False, tags=["health"], guards=[require_scope], **needs("metrics"))
 async def metrics_endpoint(pool: PoolDep) -> Response[bytes]:
     body = generate_latest(_process_registry()) + await _database_metrics(pool)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -12,13 +12,11 @@ from msgspec import Meta
 
 from invorder.access import keys
 from invorder.api.access import needs, principal_of
-from invorder.api.deps import BodyId, PathId, PoolDep, PrincipalDep
-from invorder.errors import FieldError, InvalidInput
-from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
+from invorder.errors import BadRequest, FieldError
+from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
 
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 Actor = Annotated[str | None, HeaderParameter(name="X-Actor", max_length=100, required=False)]
 
 
@@ -35,15 +33,16 @@ class JobIds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class PurgeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Dead and/or cancelled jobs last changed more than `older_than` ago (e.g. "7d", "12h", "90s")."""
 
-    older_than: Annotated[str, Meta(min_length=1, max_length=20)]
-    statuses: Annotated[list[str], Meta(min_length=1, max_length=2)] = msgspec.field(
-        default_factory=lambda: list(admin.PURGEABLE_STATUSES)
-    )
+    older_than: Annotated[str, Meta(pattern=admin.DURATION_PATTERN)]
+    statuses: Annotated[
+        list[admin.PurgeableStatus],
+        Meta(min_length=1, max_length=2, extra_json_schema={"uniqueItems": True}),
+    ] = msgspec.field(default_factory=lambda: list(admin.PURGEABLE_STATUSES))
 
 
 class KeyCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    client: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
-    scopes: Annotated[list[str], Meta(min_length=1, max_length=len(keys.SCOPES))]
+    client: Annotated[str, Meta(pattern=keys.CLIENT_NAME_PATTERN)]
+    scopes: Annotated[list[keys.Scope], Meta(min_length=1, max_length=len(keys.SCOPES))]
     expires_in_s: Annotated[int, Meta(ge=1, le=admin.MAX_DURATION_S)] | None = None
 
 
@@ -91,49 +90,47 @@ class OpsController(Controller):
     path = "/ops"
     tags = ["operations"]
 
-    @get("/stats", opt=needs("ops"))
+    @get("/stats", **needs("ops"))
     async def stats(self, pool: PoolDep) -> admin.QueueStats:
         return await admin.queue_stats(pool)
 
-    @get("/jobs", opt=needs("ops"))
+    @get("/jobs", **needs("ops", 400))
     async def list_jobs(
         self,
         pool: PoolDep,
         kind: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        status: Annotated[
-            str | None, QueryParameter(max_length=20, description="ready, running, dead, cancelled")
-        ] = None,
+        status: Annotated[admin.JobStatus | None, QueryParameter(description="only jobs in this status")] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> JobPage:
         jobs = await admin.list_jobs(pool, kind=kind, status=status, after_id=decode_cursor(cursor), limit=limit)
         return JobPage(jobs, next_cursor([j.id for j in jobs], limit))
 
-    @get("/jobs/{job_id:int}", opt=needs("ops"))
+    @get("/jobs/{job_id:int}", **needs("ops", 400, 404))
     async def get_job(self, job_id: PathId, pool: PoolDep) -> admin.JobRow:
         return await admin.get_job(pool, job_id)
 
-    @post("/jobs/retry", status_code=200, opt=needs("ops"))
+    @post("/jobs/retry", status_code=200, **needs("ops", 400))
     async def retry_jobs(
         self, data: JSONBody[JobIds], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> ActionMessage:
         result = await admin.retry_jobs(pool, list(data.ids), actor=actor_of(request, x_actor))
         return ActionMessage(_summary("retried", result), result)
 
-    @post("/jobs/cancel", status_code=200, opt=needs("ops"))
+    @post("/jobs/cancel", status_code=200, **needs("ops", 400))
     async def cancel_jobs(
         self, data: JSONBody[JobIds], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> ActionMessage:
         result = await admin.cancel_jobs(pool, list(data.ids), actor=actor_of(request, x_actor))
         return ActionMessage(_summary("cancelled", result), result)
 
-    @post("/jobs/purge", status_code=200, opt=needs("ops"))
+    @post("/jobs/purge", status_code=200, **needs("ops", 400))
     async def purge_jobs(
         self, data: JSONBody[PurgeRequest], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> PurgeMessage:
         older_than_s = admin.parse_duration(data.older_than)
         if len(set(data.statuses)) != len(data.statuses):
-            raise InvalidInput("a status is named twice", [FieldError("statuses", "duplicate")])
+            raise BadRequest("a status is named twice", [FieldError("statuses", "duplicate")])
         purged = await admin.purge_jobs(
             pool, older_than_s=older_than_s, statuses=tuple(data.statuses), actor=actor_of(request, x_actor)
         )
@@ -141,13 +138,11 @@ class OpsController(Controller):
             f"{purged} job{'s' if purged != 1 else ''} purged", PurgeOut(purged, older_than_s, list(data.statuses))
         )
 
-    @get("/actions", opt=needs("ops"))
-    async def list_actions(
-        self, pool: PoolDep, limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
-    ) -> ActionLog:
+    @get("/actions", **needs("ops", 400))
+    async def list_actions(self, pool: PoolDep, limit: Limit = DEFAULT_LIMIT) -> ActionLog:
         return ActionLog(await admin.list_admin_actions(pool, limit=limit))
 
-    @post("/keys", status_code=201, opt=needs("ops"))
+    @post("/keys", status_code=201, **needs("ops", 400))
     async def create_key(
         self, data: JSONBody[KeyCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[NewKeyMessage]:
@@ -160,12 +155,12 @@ class OpsController(Controller):
             headers={"Location": f"/api/v1/ops/keys/{made.id}", "Cache-Control": "no-store"},
         )
 
-    @get("/keys", opt=needs("ops"))
+    @get("/keys", **needs("ops", 400))
     async def list_keys(self, pool: PoolDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> KeyPage:
         found = await keys.list_keys(pool, after_id=decode_cursor(cursor), limit=limit)
         return KeyPage(found, next_cursor([k.id for k in found], limit))
 
-    @delete("/keys/{key_id:int}", status_code=200, opt=needs("ops"))
+    @delete("/keys/{key_id:int}", status_code=200, **needs("ops", 400, 404))
     async def revoke_key(self, key_id: PathId, pool: PoolDep) -> KeyMessage:
         return KeyMessage("API key revoked", await keys.revoke_key(pool, key_id))
 

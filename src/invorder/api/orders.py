@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -12,15 +12,13 @@ from msgspec import Meta
 
 from invorder.access.keys import Principal
 from invorder.api.access import needs
-from invorder.api.deps import BodyId, PathId, PoolDep, PrincipalDep, SettingsDep
+from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep, SettingsDep
 from invorder.errors import FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
-from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 
 
 class OrderLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -31,6 +29,10 @@ class OrderLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Either `items`, or the one-line form `product_id` + `quantity`."""
 
+    __openapi_one_of__: ClassVar[list[dict[str, list[str]]]] = [
+        {"required": ["items"], "absent": ["product_id", "quantity"]},
+        {"required": ["product_id", "quantity"], "absent": ["items"]},
+    ]
     items: Annotated[list[OrderLine], Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
     product_id: BodyId | msgspec.UnsetType = msgspec.UNSET
     quantity: Quantity | msgspec.UnsetType = msgspec.UNSET
@@ -118,6 +120,7 @@ class OrderLogOut(msgspec.Struct, frozen=True):
     processed_at: datetime
     error_message: str | None
     details: dict[str, Any]
+    actor: str | None
 
 
 class OrderLogPage(msgspec.Struct, frozen=True):
@@ -162,7 +165,7 @@ class OrderController(Controller):
     path = "/orders"
     tags = ["orders"]
 
-    @post("/", status_code=202, opt=needs("orders:write"))
+    @post("/", status_code=202, **needs("orders:write", 400, 409, 422))
     async def place_order(
         self,
         data: JSONBody[OrderCreate],
@@ -177,6 +180,7 @@ class OrderController(Controller):
             pool,
             data.to_new_order(),
             client_id=principal.client_id,
+            actor=principal.actor,
             idempotency_key=idempotency_key,
             max_attempts=settings.job_max_attempts,
         )
@@ -187,7 +191,7 @@ class OrderController(Controller):
             OrderMessage("Order accepted", order_out(placed.order, placed.items)), status_code=202, headers=headers
         )
 
-    @get("/", opt=needs("orders:read"))
+    @get("/", **needs("orders:read", 400))
     async def list_orders(
         self,
         pool: PoolDep,
@@ -203,7 +207,7 @@ class OrderController(Controller):
             [OrderSummaryOut(**_summary_fields(r)) for r in rows], next_cursor([r.id for r in rows], limit)
         )
 
-    @get("/{order_id:int}", opt=needs("orders:read"))
+    @get("/{order_id:int}", **needs("orders:read", 400, 404))
     async def get_order(
         self,
         order_id: PathId,
@@ -211,7 +215,11 @@ class OrderController(Controller):
         settings: SettingsDep,
         principal: PrincipalDep,
         wait: Annotated[
-            float | None, QueryParameter(ge=0, le=30, description="seconds to wait for a final status (max 30)")
+            float | None,
+            # schema_extra: Litestar leaves a bound of 0 out of the document (it tests the bound for truth)
+            QueryParameter(
+                ge=0, le=30, schema_extra={"minimum": 0}, description="seconds to wait for a final status (max 30)"
+            ),
         ] = None,
     ) -> OrderOut:
         if wait:
@@ -222,7 +230,7 @@ class OrderController(Controller):
             order, items = await placement.get_order(pool, order_id, viewer=viewer(principal))
         return order_out(order, items)
 
-    @get("/{order_id:int}/logs", opt=needs("orders:read"))
+    @get("/{order_id:int}/logs", **needs("orders:read", 400, 404))
     async def list_order_logs(
         self,
         order_id: PathId,
@@ -238,7 +246,7 @@ class OrderController(Controller):
             [OrderLogOut(**msgspec.structs.asdict(r)) for r in rows], next_cursor([r.id for r in rows], limit)
         )
 
-    @post("/{order_id:int}/cancel", status_code=200, opt=needs("orders:write"))
+    @post("/{order_id:int}/cancel", status_code=200, **needs("orders:write", 400, 404, 409))
     async def cancel_order(self, order_id: PathId, pool: PoolDep, principal: PrincipalDep) -> OrderMessage:
-        order, items = await placement.cancel_order(pool, order_id, viewer=viewer(principal))
+        order, items = await placement.cancel_order(pool, order_id, viewer=viewer(principal), actor=principal.actor)
         return OrderMessage("Order cancelled", order_out(order, items))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from invorder.errors import InvorderError
@@ -14,6 +16,47 @@ from invorder.errors import InvorderError
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://invorder.dev/problems/"
+
+
+class ProblemFieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """An error answer (RFC 9457), as `problem()` writes it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemFieldError] | msgspec.UnsetType = msgspec.UNSET
+
+
+# What each error status means on this API, for the OpenAPI document.
+PROBLEM_MEANINGS = {
+    400: "Malformed request: a wrong type, an unknown field, a value out of range; nothing changed",
+    401: "No API key, or one that is unknown, revoked or expired (WWW-Authenticate: Bearer)",
+    403: "The API key lacks this route's scope",
+    404: "No such resource, or one that belongs to another client",
+    409: "Conflicts with the current state (a duplicate, stock reserved, an order past cancelling)",
+    412: "If-Match names a version other than the current one",
+    422: "Well formed but refused: it names what does not exist, or reuses an Idempotency-Key",
+    503: "The database is unreachable or not migrated yet; retry later",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI answers of these error statuses: problem details, in their media type."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=PROBLEM_MEANINGS[status],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in sorted(statuses)
+    }
 
 
 def problem(

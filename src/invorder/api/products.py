@@ -12,16 +12,14 @@ from msgspec import Meta
 
 from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
-from invorder.api.deps import MAX_ID, BodyId, CacheDep, PathId, PoolDep
+from invorder.api.deps import MAX_ID, BodyId, CacheDep, Cursor, Limit, PathId, PoolDep
 from invorder.catalog import categories, products
-from invorder.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
 Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"\S")]
 Description = Annotated[str, Meta(max_length=5000)]
 PriceCents = Annotated[int, Meta(ge=0, le=10**12)]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 
 
 class ProductCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -88,7 +86,7 @@ class ProductController(Controller):
     path = "/products"
     tags = ["products"]
 
-    @post("/", opt=needs("catalog:write"))
+    @post("/", **needs("catalog:write", 400, 409))
     async def create_product(
         self, data: JSONBody[ProductCreate], pool: PoolDep, catalog_cache: CacheDep
     ) -> Response[ProductMessage]:
@@ -101,7 +99,7 @@ class ProductController(Controller):
             headers={"Location": f"/api/v1/products/{product.row.id}", "ETag": etag(product.row.version)},
         )
 
-    @get("/", opt=needs("catalog:read"))
+    @get("/", **needs("catalog:read", 400))
     async def list_products(
         self,
         pool: PoolDep,
@@ -118,12 +116,12 @@ class ProductController(Controller):
         )
         return product_page(found, limit)
 
-    @get("/{product_id:int}", opt=needs("catalog:read"))
+    @get("/{product_id:int}", **needs("catalog:read", 400, 404))
     async def get_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> Response[ProductOut]:
         product = await products.get_product(pool, product_id, cache=catalog_cache)
         return Response(product_out(product), headers={"ETag": etag(product.row.version)})
 
-    @patch("/{product_id:int}", opt=needs("catalog:write"))
+    @patch("/{product_id:int}", **needs("catalog:write", 400, 404, 409, 412))
     async def update_product(
         self,
         product_id: PathId,
@@ -144,12 +142,12 @@ class ProductController(Controller):
             headers={"ETag": etag(product.row.version)},
         )
 
-    @delete("/{product_id:int}", status_code=200, opt=needs("catalog:write"))
+    @delete("/{product_id:int}", status_code=200, **needs("catalog:write", 400, 404))
     async def delete_product(self, product_id: PathId, pool: PoolDep, catalog_cache: CacheDep) -> ProductMessage:
         product = await products.delete_product(pool, product_id, cache=catalog_cache)
         return ProductMessage("Product deleted successfully", product_out(product))
 
-    @put("/{product_id:int}/categories", opt=needs("catalog:write"))
+    @put("/{product_id:int}/categories", **needs("catalog:write", 400, 404))
     async def set_product_categories(
         self, product_id: PathId, data: JSONBody[ProductCategoriesPut], pool: PoolDep, catalog_cache: CacheDep
     ) -> ProductMessage:
@@ -158,7 +156,7 @@ class ProductController(Controller):
         )
         return ProductMessage("Product categories updated successfully", product_out(product))
 
-    @delete("/{product_id:int}/categories/{category_id:int}", status_code=200, opt=needs("catalog:write"))
+    @delete("/{product_id:int}/categories/{category_id:int}", status_code=200, **needs("catalog:write", 400, 404))
     async def remove_product_category(
         self, product_id: PathId, category_id: PathId, pool: PoolDep, catalog_cache: CacheDep
     ) -> ProductMessage:

@@ -32,6 +32,7 @@ class MovementRow(msgspec.Struct, frozen=True):
     kind: str
     reason: str
     order_id: int | None
+    actor: str | None  # who: key:<id>, admin, worker, system (None before audit existed)
     created_at: datetime
 
 
@@ -58,7 +59,9 @@ async def run_restock_hooks(conn: db.Conn, product_id: int) -> None:
         await hook(conn, product_id)
 
 
-async def create_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int) -> InventoryRow:
+async def create_inventory(
+    pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int, *, actor: str
+) -> InventoryRow:
     async with db.transaction(pool) as conn:
         row = await db.one(
             conn,
@@ -67,6 +70,7 @@ async def create_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, 
             product_id=product_id,
             on_hand=on_hand,
             reason="inventory created",
+            actor=actor,
         )
     if row is None:
         raise NotFound(f"product {product_id} does not exist", [FieldError("product_id", "no such product")])
@@ -88,7 +92,7 @@ async def list_inventory(
         return await db.many(conn, Q.list_inventory, InventoryRow, after_id=after_id, limit=limit, below=below)
 
 
-async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason: str) -> InventoryRow:
+async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason: str, actor: str) -> InventoryRow:
     current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
     if current is None:
         raise _no_inventory(product_id)
@@ -105,6 +109,7 @@ async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason:
         delta=delta,
         kind=kind,
         reason=reason,
+        actor=actor,
     )
     if row is None:
         raise _no_inventory(product_id)
@@ -119,6 +124,7 @@ async def set_on_hand(
     on_hand: int,
     *,
     expected_version: int | None,
+    actor: str,
 ) -> InventoryRow:
     """Set on_hand to an absolute level (a stock count); the ledger records the difference."""
     async with db.transaction(pool) as conn:
@@ -130,16 +136,18 @@ async def set_on_hand(
                 f"inventory of product {product_id} is at version {current.version},"
                 f" not {expected_version}: read it again and reapply your change"
             )
-        return await _change(conn, product_id, on_hand - current.on_hand, "set", "stock level set")
+        return await _change(conn, product_id, on_hand - current.on_hand, "set", "stock level set", actor)
 
 
-async def adjust_on_hand(pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str) -> InventoryRow:
+async def adjust_on_hand(
+    pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str, *, actor: str
+) -> InventoryRow:
     """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
     async with db.transaction(pool) as conn:
-        return await _change(conn, product_id, delta, "adjustment", reason)
+        return await _change(conn, product_id, delta, "adjustment", reason, actor)
 
 
-async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) -> InventoryRow:
+async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, *, actor: str) -> InventoryRow:
     """Remove the stock row (on_hand leaves through a `removed` ledger row); 409 while reserved."""
     async with db.transaction(pool) as conn:
         current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
@@ -150,7 +158,7 @@ async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) 
                 f"{current.reserved} units of product {product_id} are reserved for orders;"
                 " it cannot be removed until they are settled"
             )
-        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted")
+        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted", actor)
         await db.execute(conn, Q.delete_inventory, product_id=product_id)
     return current
 

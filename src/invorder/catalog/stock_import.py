@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.audit import SYSTEM
 from invorder.catalog.inventory import run_restock_hooks
 from invorder.sql import queries
 
@@ -178,7 +179,7 @@ async def import_stock(pool: Any, path: Path) -> ImportReport:
                     results.append(item)
                     if item.sku:  # staged without a level, to count towards duplicate skus
                         await copy.write_row((item.line, item.sku, None))
-        rows = await db.many(conn, Q.apply_stock_import, _AppliedRow, reason=f"stock import {path.name}")
+        rows = await db.many(conn, Q.apply_stock_import, _AppliedRow, reason=f"stock import {path.name}", actor=SYSTEM)
         results += [_verdict(row) for row in rows]
         for row in rows:
             grew = row.outcome == "applied" and row.on_hand > (row.on_hand_before or 0)

@@ -48,3 +48,4 @@ class OrderLogRow(msgspec.Struct, frozen=True):
     processed_at: datetime
     error_message: str | None
     details: dict[str, Any]
+    actor: str | None  # who: key:<id>, admin, worker (None before audit existed)

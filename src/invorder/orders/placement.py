@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import psycopg
 
 from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
@@ -59,7 +58,7 @@ class _PlacedRow(OrderRow, frozen=True):
 
 
 async def place_order(
-    pool: Any, new: NewOrder, *, client_id: int, idempotency_key: str | None, max_attempts: int
+    pool: Any, new: NewOrder, *, client_id: int, actor: str, idempotency_key: str | None, max_attempts: int
 ) -> Placed:
     """Write the order of `client_id`, its items, a `placed` log row and its `process_order`
     job atomically, in one statement and one round trip. With an idempotency key this client
@@ -77,10 +76,7 @@ async def place_order(
         "max_attempts": max_attempts,
     }
     async with db.single_statement(pool) as conn:
-        try:
-            order = await db.one(conn, Q.place_order, _PlacedRow, client_id=client_id, **params)
-        except psycopg.errors.UndefinedColumn:  # a database behind this version: see the query
-            order = await db.one(conn, Q.place_order_before_clients, _PlacedRow, **params)
+        order = await db.one(conn, Q.place_order, _PlacedRow, client_id=client_id, actor=actor, **params)
         if order is None:
             return await _not_placed(conn, ids, client_id, idempotency_key, request_hash)
     items = [OrderItemRow(pid, qty, price) for pid, qty, price in zip(ids, quantities, order.unit_prices, strict=True)]
@@ -164,8 +160,10 @@ async def list_order_logs(
         return await db.many(conn, Q.list_order_logs, OrderLogRow, order_id=order_id, after_id=after_id, limit=limit)
 
 
-async def cancel_order(pool: Any, order_id: int, *, viewer: int | None) -> tuple[OrderRow, list[OrderItemRow]]:
-    """Cancel an order not yet charged, giving back any reservation."""
+async def cancel_order(
+    pool: Any, order_id: int, *, viewer: int | None, actor: str
+) -> tuple[OrderRow, list[OrderItemRow]]:
+    """Cancel an order not yet charged, giving back any reservation; `actor` is logged."""
     async with db.transaction(pool) as conn:
         if await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer) is None:
             raise NotFound(f"order {order_id} does not exist")
@@ -176,7 +174,7 @@ async def cancel_order(pool: Any, order_id: int, *, viewer: int | None) -> tuple
             raise Conflict(f"order {order_id} is {order.status} already")
         if order.payment_status != "none":
             raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
-        changes = OrderChanges()
+        changes = OrderChanges(actor=actor)
         if order.status == model.RESERVED:
             changes.release(order_id)
         changes.move(order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)

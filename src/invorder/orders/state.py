@@ -10,6 +10,7 @@ import msgspec
 from psycopg.types.json import Jsonb
 
 from invorder import db
+from invorder.audit import WORKER
 from invorder.orders.model import OrderRow
 from invorder.sql import queries
 
@@ -31,6 +32,7 @@ class OrderChanges:
     `reserve`, `release` and `deduct` only gather; `write` sends it all in one statement per
     table, whether one order changes or a batch of hundreds."""
 
+    actor: str = WORKER  # who makes these changes, for the log rows and sale movements
     _rows: dict[int, OrderRow] = field(default_factory=dict)
     _logs: list[_LogRow] = field(default_factory=list)
     _reserve: list[int] = field(default_factory=list)
@@ -81,7 +83,7 @@ class OrderChanges:
         if self._reserve or self._release:
             await db.execute(conn, Q.move_reservations_for_orders, reserve_ids=self._reserve, release_ids=self._release)
         if self._deduct:
-            await db.execute(conn, Q.deduct_stock_for_orders, order_ids=self._deduct)
+            await db.execute(conn, Q.deduct_stock_for_orders, order_ids=self._deduct, actor=self.actor)
         stored: dict[int, OrderRow] = {}
         if self._rows:
             rows = list(self._rows.values())
@@ -110,5 +112,6 @@ class OrderChanges:
                 statuses=[g.status for g in logs],
                 error_messages=[g.error for g in logs],
                 details=[Jsonb(g.details) for g in logs],
+                actor=self.actor,
             )
         return stored

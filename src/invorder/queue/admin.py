@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 from psycopg.types.json import Jsonb
@@ -20,8 +20,16 @@ from invorder.sql import queries
 log = logging.getLogger(__name__)
 Q = queries()
 
-JOB_STATUSES = ("ready", "running", "dead", "cancelled")
-PURGEABLE_STATUSES = ("dead", "cancelled")
+JobStatus = Literal["ready", "running", "dead", "cancelled"]
+JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
+PurgeableStatus = Literal["dead", "cancelled"]
+PURGEABLE_STATUSES: tuple[PurgeableStatus, ...] = get_args(PurgeableStatus)
+# The durations `parse_duration` reads, as the API's schema gives them: a number (a fraction
+# allowed) and an optional unit, with at most as many digits as keep it under 100 years.
+DURATION_PATTERN = (
+    r"^([0-9]{1,9}(\.[0-9]{1,6})?s?|[0-9]{1,7}(\.[0-9]{1,6})?m|[0-9]{1,5}(\.[0-9]{1,6})?h"
+    r"|[0-9]{1,4}(\.[0-9]{1,6})?d|[0-9]{1,3}(\.[0-9]{1,6})?w)$"
+)
 PURGE_BATCH = 5000
 MAX_IDS = 1000
 

@@ -1,0 +1,128 @@
+"""The OpenAPI document: its configuration, and what it says beyond what Litestar infers.
+
+Litestar drops some constraints of request bodies (those of list items, `forbid_unknown_fields`),
+so the schema of every request body is msgspec's own JSON Schema of the struct the handler
+decodes: exactly what the strict decoder (`strict_body.py`) accepts. Text cannot hold NUL in
+PostgreSQL, so no string in a request may contain one (a 400), and the document says so."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from invorder import __version__
+from invorder.api.access import BEARER
+
+# A request struct that is valid in one of several forms (one field or another, never both)
+# lists them in this class attribute, each as {"required": [...], "absent": [...]}; the
+# document gives them as `oneOf`.
+ONE_OF = "__openapi_one_of__"
+NO_NUL = "^[^\\u0000]*$"
+_REFS = "#/components/schemas/{name}"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="invorder",
+        version=__version__,
+        path="/schema",
+        description=(
+            "Inventory and orders; background work on a PostgreSQL job queue. Every /api/v1 "
+            "operation needs an API key (`Authorization: Bearer ik_...`) holding the scope its "
+            "security requirement names; errors are problem details (RFC 9457)."
+        ),
+        # The document at /schema/openapi.json, and the two pages that read it (no YAML copy,
+        # which would lack what ExactJsonRenderPlugin adds).
+        render_plugins=[RedocRenderPlugin(path="/"), SwaggerRenderPlugin(), ExactJsonRenderPlugin()],
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key (`invorder keys create`, or INVORDER_ADMIN_TOKEN)",
+                )
+            }
+        ),
+    )
+
+
+class ExactJsonRenderPlugin(JsonRenderPlugin):
+    """`/schema/openapi.json`: Litestar's document made exact, built once (see the module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._exact: bytes | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._exact is None:
+            self._exact = super().render(request, exact_document(request.app, openapi_schema))
+        return self._exact
+
+
+def exact_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of Litestar's `document` with msgspec's request body schemas and exact parameters."""
+    document = copy.deepcopy(document)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    bodies = _request_structs(app)
+    _, components = msgspec.json.schema_components(bodies, ref_template=_REFS)
+    for name, schema in components.items():
+        schemas[name] = _without_nul(schema)
+    for struct in bodies:
+        forms = getattr(struct, ONE_OF, None)
+        if forms:
+            schemas[struct.__name__]["oneOf"] = [
+                {"required": form["required"], "properties": {name: False for name in form["absent"]}} for form in forms
+            ]
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_nul(_string_never_null(parameter["schema"]))
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and body["schema"].get("$ref", "").removeprefix(_REFS[:-6]) not in components:
+                raise RuntimeError(f"the request body {body['schema']} has no schema from msgspec")
+    return document
+
+
+def _request_structs(app: Litestar) -> list[Any]:
+    found: dict[str, Any] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler) and handler.parsed_data_field is not None:
+                struct = handler.parsed_data_field.annotation
+                found[struct.__name__] = struct
+    return list(found.values())
+
+
+def _string_never_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A path, query or header parameter is text: an optional string one is never `null` (an
+    optional number is: Litestar reads `null` as absent)."""
+    alternatives = schema.get("oneOf", [])
+    if len(alternatives) != 2 or {"type": "null"} not in alternatives or {"type": "string"} not in alternatives:
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "oneOf"}
+    merged["type"] = "string"
+    return merged
+
+
+def _without_nul(schema: Any) -> Any:
+    """`schema` with every string in it refusing NUL."""
+    if isinstance(schema, list):
+        return [_without_nul(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {k: _without_nul(v) for k, v in schema.items()}
+    if schema.get("type") == "string" and "enum" not in schema and "const" not in schema:
+        if "pattern" not in schema:
+            schema["pattern"] = NO_NUL
+        elif schema["pattern"] != NO_NUL:
+            schema["allOf"] = [*schema.get("allOf", []), {"pattern": NO_NUL}]
+    return schema

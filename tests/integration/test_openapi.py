@@ -1,0 +1,90 @@
+"""The OpenAPI document's shape: scopes, errors, closed bodies and parameters as the API reads
+them (schemathesis then holds the live API to it: tests/system/test_openapi_contract.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from invorder.api.access import SCOPE_KEY
+from tests.integration.test_access import api_routes
+
+PROBLEM = "application/problem+json"
+
+
+def document(client: Any) -> dict[str, Any]:
+    response = client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def test_every_api_operation_names_its_scope_and_its_errors(client: Any) -> None:
+    paths = document(client)["paths"]
+    assert document(client)["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`invorder keys create`, or INVORDER_ADMIN_TOKEN)",
+    }
+    checked = 0
+    for method, path, handler in api_routes(client.app):
+        if not path.startswith("/api/v1"):
+            continue
+        operation = paths[re.sub(r":\w+}", "}", path)][method.lower()]
+        assert operation["security"] == [{"bearer": [handler.opt[SCOPE_KEY]]}], (method, path)
+        for status in ("401", "403", "503"):
+            assert PROBLEM in operation["responses"][status]["content"], (method, path, status)
+        parameters = operation.get("parameters", [])
+        if parameters or "requestBody" in operation:
+            assert "400" in operation["responses"], (method, path)
+        if any(p["in"] == "path" for p in parameters):
+            assert "404" in operation["responses"], (method, path)
+        checked += 1
+    assert checked > 30
+
+
+def test_request_bodies_are_closed_and_exact(client: Any) -> None:
+    doc = document(client)
+    schemas = doc["components"]["schemas"]
+    bodies = [
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for item in doc["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert len(bodies) > 10
+    for name in bodies:
+        assert schemas[name]["additionalProperties"] is False, name
+    # A list item keeps its bounds, and a choice of two forms is stated.
+    assert schemas["JobIds"]["properties"]["ids"]["items"]["minimum"] == 1
+    assert [sorted(form["required"]) for form in schemas["OrderCreate"]["oneOf"]] == [
+        ["items"],
+        ["product_id", "quantity"],
+    ]
+    assert schemas["KeyCreate"]["properties"]["scopes"]["items"]["enum"]
+
+
+def test_parameters_are_never_null_strings_and_refuse_nul(client: Any) -> None:
+    for item in document(client)["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter["schema"]
+                if schema.get("type") == "string":
+                    assert "oneOf" not in schema
+                    patterns = [schema.get("pattern")] + [p["pattern"] for p in schema.get("allOf", [])]
+                    assert "^[^\\u0000]*$" in patterns, parameter
+
+
+def test_the_api_accepts_what_the_document_calls_an_integer_and_refuses_nul(client: Any, sql: Any) -> None:
+    created = client.post("/api/v1/products", json={"name": "Whole", "price_cents": 250.0})
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["price_cents"] == 250
+    assert client.post("/api/v1/products", json={"name": "Half", "price_cents": 2.5}).status_code == 400
+    assert client.post("/api/v1/products", json={"name": "Text", "price_cents": "12"}).status_code == 400
+    for response in (
+        client.post("/api/v1/products", json={"name": "N\x00L", "price_cents": 1}),
+        client.get("/api/v1/products", params={"q": "a\x00b"}),
+        client.get("/api/v1/ops/jobs", params={"kind": "\x00"}),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith(PROBLEM)
+    assert sql.execute("select count(*) from products where name like 'N%'").fetchone() == (0,)
