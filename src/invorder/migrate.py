@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -196,12 +196,11 @@ def migrate_before(url: str, version: str) -> str:
     return _migrate_only(url, lambda v: v < version)
 
 
-def migrate_all_but_change(url: str, version: str) -> str:
-    """Create the database if needed and apply every migration except the change `version`
-    begins: the files whose versions share its first ten digits (date and hour, as one change's
-    files are numbered). What this version of the code needs is then in place, and the change
-    is left to apply live (`bin/migration-under-load`); dbmate applies it later, out of order."""
-    return _migrate_only(url, lambda v: not v.startswith(version[:10]))
+def migrate_all_but(url: str, versions: Collection[str]) -> str:
+    """Create the database if needed and apply every migration but `versions` (the files of one
+    change): what this version of the code needs is then in place, and the change is left to
+    apply live (`bin/migration-under-load`); dbmate applies it later, out of order."""
+    return _migrate_only(url, lambda v: v not in versions)
 
 
 def _migrate_only(url: str, wanted: Callable[[str], bool]) -> str:

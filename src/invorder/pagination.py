@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invorder.errors import FieldError, InvalidInput
+from invorder.errors import BadRequest, FieldError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -23,7 +23,7 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
         message = "cursor is not one this API handed out"
-        raise InvalidInput(message, [FieldError("cursor", message)])
+        raise BadRequest(message, [FieldError("cursor", message)])  # as the document's pattern refuses it
     return min(int(cursor), _LAST_ID)
 
 

@@ -172,6 +172,7 @@ def test_bad_key_requests_are_422_and_make_nothing(client: Any, sql: Any) -> Non
         {"client": "Shop A", "scopes": ["ops"]},
         {"client": "shop-a", "scopes": ["ops"], "expires_in_s": 0},
         {"client": "shop-a", "scopes": ["ops"], "colour": "red"},
+        {"client": "shop-a\n", "scopes": ["ops"]},
     ):
         response = client.post("/api/v1/ops/keys", json=body)
         assert 400 <= response.status_code < 500, (body, response.text)
@@ -238,7 +239,15 @@ def test_changes_record_the_key_that_made_them(client: Any, sql: Any) -> None:
         ("placed", f"key:{shop['id']}"),
         ("cancelled", f"key:{shop['id']}"),
     ]
+    ops = make_key(client, "operator", "ops", "orders:write", "orders:read")
+    other = client.post("/api/v1/orders", json={"product_id": pid, "quantity": 1}, headers=bearer(shop)).json()
+    assert client.post(f"/api/v1/orders/{other['data']['id']}/cancel", headers=bearer(ops)).status_code == 200
+    logs = client.get(f"/api/v1/orders/{other['data']['id']}/logs", headers=bearer(shop)).json()["data"]
+    assert logs[-1]["status"] == "cancelled" and logs[-1]["actor"] == f"key:{ops['id']}"
     # Rows written before the audit columns existed have none, and read back as null.
     sql.execute("update stock_movements set actor = null where product_id = %s and kind = 'initial'", (pid,))
     first = client.get(f"/api/v1/inventory/{pid}/movements", headers=bearer(clerk)).json()["data"][0]
     assert first["kind"] == "initial" and first["actor"] is None
+    assert client.delete(f"/api/v1/inventory/{pid}", headers=bearer(clerk)).status_code == 200
+    removed = sql.execute("select actor from stock_movements where product_id = %s and kind = 'removed'", (pid,))
+    assert removed.fetchall() == [(f"key:{clerk['id']}",)]

@@ -38,9 +38,9 @@ def openapi_config() -> OpenAPIConfig:
             "operation needs an API key (`Authorization: Bearer ik_...`) holding the scope its "
             "security requirement names; errors are problem details (RFC 9457)."
         ),
-        # The document at /schema/openapi.json, and the two pages that read it (no YAML copy,
-        # which would lack what ExactJsonRenderPlugin adds).
-        render_plugins=[RedocRenderPlugin(path="/"), SwaggerRenderPlugin(), ExactJsonRenderPlugin()],
+        # The document at /schema/openapi.json and the two pages that show it, each given the
+        # exact document (no YAML copy: one format, one place to check).
+        render_plugins=[ExactRedocRenderPlugin(path="/"), ExactSwaggerRenderPlugin(), ExactJsonRenderPlugin()],
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(
@@ -53,17 +53,34 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-class ExactJsonRenderPlugin(JsonRenderPlugin):
-    """`/schema/openapi.json`: Litestar's document made exact, built once (see the module)."""
+def _exact(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> dict[str, Any]:
+    """The exact document, built once per app and kept in its state."""
+    state = request.app.state
+    if "exact_openapi" not in state:
+        state["exact_openapi"] = exact_document(request.app, openapi_schema)
+    document: dict[str, Any] = state["exact_openapi"]
+    return document
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._exact: bytes | None = None
+
+class ExactJsonRenderPlugin(JsonRenderPlugin):
+    """`/schema/openapi.json`: Litestar's document made exact (see the module)."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        if self._exact is None:
-            self._exact = super().render(request, exact_document(request.app, openapi_schema))
-        return self._exact
+        return super().render(request, _exact(request, openapi_schema))
+
+
+class ExactRedocRenderPlugin(RedocRenderPlugin):
+    """`/schema`: Redoc, showing the exact document."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, _exact(request, openapi_schema))
+
+
+class ExactSwaggerRenderPlugin(SwaggerRenderPlugin):
+    """`/schema/swagger`: Swagger UI, showing the exact document."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, _exact(request, openapi_schema))
 
 
 def exact_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
@@ -103,8 +120,9 @@ def _request_structs(app: Litestar) -> list[Any]:
 
 
 def _string_never_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """A path, query or header parameter is text: an optional string one is never `null` (an
-    optional number is: Litestar reads `null` as absent)."""
+    """A path, query or header parameter is text: an optional string one is never `null` (the
+    text "null" is just text to it). An optional number or enum is: Litestar reads the text
+    `null` as absent for those, so the document keeps saying so."""
     alternatives = schema.get("oneOf", [])
     if len(alternatives) != 2 or {"type": "null"} not in alternatives or {"type": "string"} not in alternatives:
         return schema

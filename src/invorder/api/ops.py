@@ -13,6 +13,7 @@ from msgspec import Meta
 from invorder.access import keys
 from invorder.api.access import needs, principal_of
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
+from invorder.api.strict_body import whole
 from invorder.errors import BadRequest, FieldError
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
@@ -128,7 +129,7 @@ class OpsController(Controller):
     async def purge_jobs(
         self, data: JSONBody[PurgeRequest], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> PurgeMessage:
-        older_than_s = admin.parse_duration(data.older_than)
+        older_than_s = admin.parse_duration(whole(admin.DURATION_PATTERN, data.older_than, "older_than"))
         if len(set(data.statuses)) != len(data.statuses):
             raise BadRequest("a status is named twice", [FieldError("statuses", "duplicate")])
         purged = await admin.purge_jobs(
@@ -147,7 +148,11 @@ class OpsController(Controller):
         self, data: JSONBody[KeyCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[NewKeyMessage]:
         made = await keys.create_key(
-            pool, client=data.client, scopes=data.scopes, expires_in_s=data.expires_in_s, created_by=principal.actor
+            pool,
+            client=whole(keys.CLIENT_NAME_PATTERN, data.client, "client"),
+            scopes=data.scopes,
+            expires_in_s=data.expires_in_s,
+            created_by=principal.actor,
         )
         return Response(
             NewKeyMessage("API key created: store it now, it is not shown again", made),

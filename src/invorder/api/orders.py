@@ -13,7 +13,7 @@ from msgspec import Meta
 from invorder.access.keys import Principal
 from invorder.api.access import needs
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep, SettingsDep
-from invorder.errors import FieldError, InvalidInput
+from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
@@ -41,7 +41,7 @@ class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def to_new_order(self) -> placement.NewOrder:
         if isinstance(self.items, list):
             if self.product_id is not msgspec.UNSET or self.quantity is not msgspec.UNSET:
-                raise InvalidInput(
+                raise BadRequest(
                     "give either items or product_id and quantity, not both",
                     [FieldError("items", "both forms given")],
                 )
@@ -49,7 +49,7 @@ class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         elif isinstance(self.product_id, int) and isinstance(self.quantity, int):
             lines = [(self.product_id, self.quantity)]
         else:
-            raise InvalidInput(
+            raise BadRequest(
                 "an order needs items, or product_id and quantity",
                 [FieldError("items", "required")],
             )
@@ -150,10 +150,7 @@ def order_out(order: OrderRow, items: list[OrderItemRow]) -> OrderOut:
     )
 
 
-StatusFilter = Annotated[
-    str | None,
-    QueryParameter(description="only orders in this status", pattern="^(" + "|".join(model.STATUSES) + ")$"),
-]
+StatusFilter = Annotated[model.Status | None, QueryParameter(description="only orders in this status")]
 
 
 def viewer(principal: Principal) -> int | None:

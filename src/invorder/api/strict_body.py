@@ -6,6 +6,7 @@ Text holding NUL, which PostgreSQL cannot store, is refused here too, before the
 
 from __future__ import annotations
 
+import re
 from typing import Any, NoReturn
 
 import msgspec
@@ -39,6 +40,15 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
         _refuse(exc)
     if b"\\u0000" in body and _holds_nul(msgspec.json.decode(body)):
         raise BadRequest("text may not contain NUL (\\u0000)", [FieldError("body", "NUL in text")])
+
+
+def whole(pattern: str, value: str, field: str) -> str:
+    """`value`, if `pattern` matches all of it. msgspec checks a pattern with `re.search`, where
+    `$` also matches before a final newline; JSON Schema's `$` does not, so the field's value
+    is checked again, whole, and a 400 when only Python's reading lets it through."""
+    if re.fullmatch(pattern, value) is None:
+        raise BadRequest(f"{field} does not match {pattern}", [FieldError(field, "does not match its pattern")])
+    return value
 
 
 def _refuse(exc: msgspec.MsgspecError) -> NoReturn:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
 PENDING, RESERVED, PROCESSED, FAILED, CANCELLED = "pending", "reserved", "processed", "failed", "cancelled"
 FINAL_STATUSES = frozenset({PROCESSED, FAILED, CANCELLED})
-STATUSES = (PENDING, RESERVED, PROCESSED, FAILED, CANCELLED)
+Status = Literal["pending", "reserved", "processed", "failed", "cancelled"]
+STATUSES: tuple[str, ...] = get_args(Status)
+assert STATUSES == (PENDING, RESERVED, PROCESSED, FAILED, CANCELLED)
 PROCESS_ORDER = "process_order"  # the job kind that moves an order along
 
 
