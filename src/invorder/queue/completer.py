@@ -81,7 +81,10 @@ class Completer:
         while len(self._batch):
             batch, self._batch = self._batch, _Batch()
             try:
-                async with self._writing, db.transaction(self._pool) as conn:
+                # One kind of result is one statement, its own transaction (one round trip);
+                # both kinds share a transaction.
+                both = bool(batch.completed) and bool(batch.released_ids)
+                async with self._writing, (db.transaction if both else db.single_statement)(self._pool) as conn:
                     if batch.completed:
                         await db.execute(conn, Q.complete_jobs, ids=batch.completed, owner=self._owner)
                     if batch.released_ids:

@@ -147,7 +147,9 @@ class Worker:
                 await self._wait(self._wake, timeout=cfg.poll_interval_s)
 
     async def _claim(self, limit: int) -> list[Job]:
-        async with db.transaction(self.pool) as conn:
+        # One statement, so its own transaction: one round trip, where BEGIN and COMMIT would
+        # make it three (a claim runs for every wake-up, often for a job or two).
+        async with db.single_statement(self.pool) as conn:
             jobs = await db.many(
                 conn,
                 Q.claim_jobs,
