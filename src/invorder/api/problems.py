@@ -24,7 +24,7 @@ class ProblemFieldError(msgspec.Struct, frozen=True):
 
 
 class Problem(msgspec.Struct, frozen=True):
-    """An error answer (RFC 9457), as `problem()` writes it."""
+    """An error answer (RFC 9457): what `problem()` writes, and what the OpenAPI document shows."""
 
     type: str
     title: str
@@ -64,38 +64,37 @@ def problem(
     title: str,
     detail: str,
     slug: str,
-    errors: list[dict[str, str]] | None = None,
+    errors: list[ProblemFieldError] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
+) -> Response[Problem]:
+    body = Problem(
+        type=TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        errors=errors or msgspec.UNSET,
+    )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Response[dict[str, Any]]:
+def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Response[Problem]:
     return problem(
         exc.status,
         exc.title,
         exc.detail,
         exc.slug,
-        [{"field": e.field, "message": e.message} for e in exc.errors],
+        [ProblemFieldError(e.field, e.message) for e in exc.errors],
         headers=exc.headers or None,
     )
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
-    found: list[dict[str, str]] = []
+def _validation_errors(exc: ValidationException) -> list[ProblemFieldError]:
+    found: list[ProblemFieldError] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             message = str(item.get("message", ""))
             key = str(item.get("key") or _field_from_message(message) or "body")
-            found.append({"field": key, "message": message})
+            found.append(ProblemFieldError(key, message))
     return found
 
 
@@ -107,18 +106,18 @@ def _field_from_message(message: str) -> str | None:
     return None
 
 
-def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
         errors = _validation_errors(exc)
-        detail = "; ".join(e["message"] for e in errors) or exc.detail
+        detail = "; ".join(e.message for e in errors) or exc.detail
         return problem(status, "Invalid request", detail, "invalid-request", errors)
     title = exc.detail if status < 500 else "Internal error"
     slug = title.lower().replace(" ", "-")
     return problem(status, title, exc.detail, slug, headers=exc.headers)
 
 
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
