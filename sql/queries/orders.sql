@@ -14,34 +14,92 @@ select
 from products
 where id = any(%(ids)s::bigint[]) and deleted_at is null;
 
--- name: place_order :one
--- A new pending order in one statement, its own transaction: the order with its total, its
--- items at the products' current prices, its `placed` log row, its first job (the row
--- `enqueue_job` writes) and the notification that wakes the workers. No row comes back when
--- nothing was placed: a product is unknown or deleted, or the Idempotency-Key is taken (a
--- concurrent duplicate waits here until the first commits). `unit_prices` follow `product_ids`.
-with priced as (
+-- name: place_orders :many
+-- New pending orders, many in one statement and so one transaction: each order with its total,
+-- its items at the products' current prices, its `placed` log row, its first job (the row
+-- `enqueue_job` writes), and one notification that wakes the workers. The API writes the
+-- orders of concurrent requests together (placement.py). Orders come as parallel arrays, one
+-- element each; lines as parallel arrays naming their order by its place (1-based) in those.
+-- A row comes back for each order placed, with its place; none for an order not placed: a
+-- product is unknown or deleted, or its Idempotency-Key is taken (by an order committed
+-- earlier, or by one earlier in the same arrays; a concurrent duplicate waits here until the
+-- first commits). `unit_prices` follow the order's lines in product-id order.
+with wanted as (
     select
-        wanted.product_id,
-        wanted.quantity,
+        wanted.place,
+        wanted.client_id,
+        wanted.customer_ref,
+        wanted.idempotency_key,
+        wanted.request_hash,
+        wanted.actor
+    from unnest(
+        %(client_ids)s::bigint[],
+        %(customer_refs)s::text[],
+        %(idempotency_keys)s::text[],
+        %(request_hashes)s::text[],
+        %(actors)s::text[]
+    ) with ordinality as wanted (client_id, customer_ref, idempotency_key, request_hash, actor, place)
+),
+
+lines as (
+    select
+        line.place,
+        line.product_id,
+        line.quantity
+    from unnest(%(line_places)s::bigint[], %(product_ids)s::bigint[], %(quantities)s::integer[])
+        as line (place, product_id, quantity)
+),
+
+priced as (
+    select
+        lines.place,
+        lines.product_id,
+        lines.quantity,
         products.price_cents
-    from unnest(%(product_ids)s::bigint[], %(quantities)s::integer[]) as wanted (product_id, quantity)
-    inner join products on wanted.product_id = products.id
+    from lines
+    inner join products on lines.product_id = products.id
     where products.deleted_at is null
 ),
 
-new_order as (
-    insert into orders (client_id, customer_ref, total_cents, idempotency_key, request_hash)
+complete as (
+    -- the orders whose every line names a live product, with their totals, in arrival order
     select
-        %(client_id)s::bigint as client_id,
-        %(customer_ref)s::text as customer_ref,
-        sum(price_cents * quantity)::bigint as total_cents,
-        %(idempotency_key)s::text as idempotency_key,
-        %(request_hash)s::text as request_hash
+        priced.place,
+        sum(priced.price_cents * priced.quantity)::bigint as total_cents
     from priced
-    having count(*) = cardinality(%(product_ids)s::bigint[])
+    group by priced.place
+    having
+        count(*) = (
+            select count(*) from lines
+            where lines.place = priced.place
+        )
+    order by priced.place
+),
+
+numbered as (
+    -- ids drawn before the insert, so each placed row is known by its place
+    select
+        complete.place,
+        complete.total_cents,
+        nextval(pg_get_serial_sequence('orders', 'id')) as id
+    from complete
+),
+
+new_order as (
+    insert into orders (id, client_id, customer_ref, total_cents, idempotency_key, request_hash)
+    overriding system value
+    select
+        numbered.id,
+        wanted.client_id,
+        wanted.customer_ref,
+        numbered.total_cents,
+        wanted.idempotency_key,
+        wanted.request_hash
+    from numbered
+    inner join wanted on numbered.place = wanted.place
+    order by numbered.id
     -- no conflict target: whichever unique index holds the key (the client's, or during the
-    -- deploy of per-client keys the old one on the key alone) makes this a no-op
+    -- deploy of per-client keys the old one on the key alone) makes this order a no-op
     on conflict do nothing
     returning
         id,
@@ -60,61 +118,78 @@ new_order as (
         updated_at
 ),
 
+placed as (
+    select
+        new_order.*,
+        numbered.place
+    from new_order
+    inner join numbered on new_order.id = numbered.id
+),
+
 items as (
     insert into order_items (order_id, product_id, quantity, unit_price_cents)
     select
-        new_order.id as order_id,
+        placed.id as order_id,
         priced.product_id,
         priced.quantity,
         priced.price_cents as unit_price_cents
-    from new_order
-    cross join priced
+    from placed
+    inner join priced on placed.place = priced.place
 ),
 
-placed as (
+placed_log as (
     insert into order_logs (order_id, attempt, status, details, actor)
     select
-        id as order_id,
+        placed.id as order_id,
         0 as attempt,
         'placed' as status,
-        jsonb_build_object('total_cents', total_cents) as details,
-        %(actor)s as actor
-    from new_order
+        jsonb_build_object('total_cents', placed.total_cents) as details,
+        wanted.actor
+    from placed
+    inner join wanted on placed.place = wanted.place
 ),
 
 job as (
     insert into jobs (kind, payload, max_attempts)
     select
         %(job_kind)s::text as kind,
-        jsonb_build_object('order_id', id) as payload,
+        jsonb_build_object('order_id', placed.id) as payload,
         %(max_attempts)s::integer as max_attempts
-    from new_order
+    from placed
+    order by placed.id
     returning kind
+),
+
+notified as (
+    select pg_notify('invorder_jobs', %(job_kind)s::text) as notified
+    where exists (select from job)
 )
 
 select
-    new_order.id,
-    new_order.status,
-    new_order.customer_ref,
-    new_order.total_cents,
-    new_order.attempts,
-    new_order.next_attempt_at,
-    new_order.last_error,
-    new_order.payment_status,
-    new_order.payment_attempts,
-    new_order.charge_id,
-    new_order.reserved_at,
-    new_order.finished_at,
-    new_order.created_at,
-    new_order.updated_at,
+    placed.place,
+    placed.id,
+    placed.status,
+    placed.customer_ref,
+    placed.total_cents,
+    placed.attempts,
+    placed.next_attempt_at,
+    placed.last_error,
+    placed.payment_status,
+    placed.payment_attempts,
+    placed.charge_id,
+    placed.reserved_at,
+    placed.finished_at,
+    placed.created_at,
+    placed.updated_at,
     array(
         select priced.price_cents
         from priced
+        where priced.place = placed.place
         order by priced.product_id
     ) as unit_prices,
-    pg_notify('invorder_jobs', job.kind) as notified
-from new_order
-cross join job;
+    notified.notified
+from placed
+cross join notified;
 
 -- name: get_order :one
 -- One order; with `client_id` set, only when it is that client's (null: any client's, for ops).

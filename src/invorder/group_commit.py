@@ -9,6 +9,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+
+def always(exc: Exception) -> bool:
+    return True
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -17,13 +22,22 @@ class GroupCommit(Generic[T, R]):
     """`submit(items)` answers `fn`'s results for those items, from a call of `fn` on the
     items of every task that submitted while the previous call ran (at most `max_items`,
     unless one task's items alone are more). `fn` answers one result per item, in order. When
-    a call of several tasks' items raises, each task's items are tried again alone, so the
-    exception reaches only the tasks whose own items raise it. The items of a task cancelled
-    before its call began are left out; after, the call goes on without it."""
+    a call of several tasks' items raises an exception `retry_alone` accepts (by default any),
+    each task's items are tried again alone, so the exception reaches only the tasks whose own
+    items raise it; any other exception reaches every task of the call (for one that may have
+    left the call's work done, such as a connection lost around a commit). The items of a
+    task cancelled before its call began are left out; after, the call goes on without it."""
 
-    def __init__(self, fn: Callable[[list[T]], Awaitable[list[R]]], *, max_items: int) -> None:
+    def __init__(
+        self,
+        fn: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_items: int,
+        retry_alone: Callable[[Exception], bool] = always,
+    ) -> None:
         self._fn = fn
         self._max_items = max_items
+        self._retry_alone = retry_alone
         self._queue: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
@@ -69,9 +83,10 @@ class GroupCommit(Generic[T, R]):
                 try:
                     results = await self._call([item for items, _ in taken for item in items])
                 except Exception as exc:
-                    if len(taken) == 1:
-                        if not taken[0][1].done():
-                            taken[0][1].set_exception(exc)
+                    if len(taken) == 1 or not self._retry_alone(exc):
+                        for _, future in taken:
+                            if not future.done():
+                                future.set_exception(exc)
                     else:  # whose items failed it? Each task's alone, so one cannot fail the others
                         for items, future in taken:
                             await self._alone(items, future)

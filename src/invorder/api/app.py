@@ -18,7 +18,7 @@ from invorder.access.keys import KeyVerifier
 from invorder.api.access import require_scope
 from invorder.api.categories import CategoryController
 from invorder.api.dashboard import dashboard
-from invorder.api.deps import provide_cache, provide_pool, provide_principal, provide_settings
+from invorder.api.deps import provide_cache, provide_placer, provide_pool, provide_principal, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -32,7 +32,7 @@ from invorder.api.strict_body import check_json_body
 from invorder.catalog.cache import CatalogCache
 from invorder.catalog.inventory import on_restock
 from invorder.logs import configure_logging
-from invorder.orders.placement import wake_orders_waiting_for
+from invorder.orders.placement import OrderPlacer, wake_orders_waiting_for
 from invorder.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        app.state.placer = OrderPlacer(pool, max_attempts=settings.job_max_attempts)
         verifier = KeyVerifier(pool, admin_token=settings.admin_token, ttl_s=settings.api_key_cache_s)
         app.state.key_verifier = verifier
         flusher = asyncio.create_task(_flush_last_used(verifier, settings.api_key_last_used_flush_s))
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "placer": Provide(provide_placer, sync_to_thread=False),
             "catalog_cache": Provide(provide_cache, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

@@ -1,5 +1,5 @@
-"""What the app provides to route handlers: the connection pool, the catalog cache, the settings
-and the principal of the request."""
+"""What the app provides to route handlers: the connection pool, the order placer, the catalog
+cache, the settings and the principal of the request."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from invorder.access.keys import Principal
 from invorder.catalog.cache import CatalogCache
+from invorder.orders.placement import OrderPlacer
 from invorder.pagination import CURSOR_PATTERN, MAX_LIMIT
 from invorder.settings import Settings
 
 Pool = AsyncConnectionPool[Any]
 # What route handlers declare to receive the app's dependencies by name.
 PoolDep = NamedDependency[Pool]
+PlacerDep = NamedDependency[OrderPlacer]
 SettingsDep = NamedDependency[Settings]
 CacheDep = NamedDependency[CatalogCache]
 PrincipalDep = NamedDependency[Principal]  # who is asking (api/access.py's guard found it)
@@ -28,6 +30,11 @@ PrincipalDep = NamedDependency[Principal]  # who is asking (api/access.py's guar
 def provide_pool(state: State) -> Pool:
     pool: Pool = state.pool
     return pool
+
+
+def provide_placer(state: State) -> OrderPlacer:
+    placer: OrderPlacer = state.placer
+    return placer
 
 
 def provide_cache(state: State) -> CatalogCache:

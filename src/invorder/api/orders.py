@@ -12,7 +12,7 @@ from msgspec import Meta
 
 from invorder.access.keys import Principal
 from invorder.api.access import needs
-from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep, SettingsDep
+from invorder.api.deps import BodyId, Cursor, Limit, PathId, PlacerDep, PoolDep, PrincipalDep, SettingsDep
 from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
@@ -166,20 +166,14 @@ class OrderController(Controller):
     async def place_order(
         self,
         data: JSONBody[OrderCreate],
-        pool: PoolDep,
-        settings: SettingsDep,
+        placer: PlacerDep,
         principal: PrincipalDep,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ] = None,
     ) -> Response[OrderMessage]:
-        placed = await placement.place_order(
-            pool,
-            data.to_new_order(),
-            client_id=principal.client_id,
-            actor=principal.actor,
-            idempotency_key=idempotency_key,
-            max_attempts=settings.job_max_attempts,
+        placed = await placer.place(
+            data.to_new_order(), client_id=principal.client_id, actor=principal.actor, idempotency_key=idempotency_key
         )
         headers = {"Location": f"/api/v1/orders/{placed.order.id}"}
         if placed.replayed:

@@ -1,5 +1,6 @@
 """Placing, reading and cancelling orders (the API side). Placement writes the order, its
-items, its first log row and its first job in one transaction."""
+items, its first log row and its first job in one transaction, which the orders of
+concurrent requests share."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import psycopg
 
 from invorder import db
-from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, NotFound
+from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError, NotFound
+from invorder.group_commit import GroupCommit
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
 from invorder.orders.state import OrderChanges
@@ -53,47 +56,114 @@ class _KeyRow(msgspec.Struct, frozen=True):
 
 
 class _PlacedRow(OrderRow, frozen=True):
+    place: int  # 1-based, in the group's arrays
     unit_prices: list[int]  # of the items, in product-id order
     notified: None
 
 
-async def place_order(
-    pool: Any, new: NewOrder, *, client_id: int, actor: str, idempotency_key: str | None, max_attempts: int
-) -> Placed:
-    """Write the order of `client_id`, its items, a `placed` log row and its `process_order`
-    job atomically, in one statement and one round trip. With an idempotency key this client
-    used already: the same request replays the first order; another request is refused (422)."""
-    request_hash = new.request_hash()
-    ids = sorted(new.items)
-    quantities = [new.items[pid] for pid in ids]
-    params = {
-        "customer_ref": new.customer_ref,
-        "idempotency_key": idempotency_key,
-        "request_hash": request_hash,
-        "product_ids": ids,
-        "quantities": quantities,
-        "job_kind": model.PROCESS_ORDER,
-        "max_attempts": max_attempts,
-    }
-    async with db.single_statement(pool) as conn:
-        order = await db.one(conn, Q.place_order, _PlacedRow, client_id=client_id, actor=actor, **params)
+@dataclass(frozen=True)
+class _Placing:
+    """One request's order, as the group statement takes it."""
+
+    client_id: int
+    actor: str
+    customer_ref: str | None
+    idempotency_key: str | None
+    request_hash: str
+    product_ids: list[int]  # sorted
+    quantities: list[int]  # of each product
+
+
+# Orders written by one placement statement at most.
+MOST_ORDERS_PER_STATEMENT = 200
+
+
+class OrderPlacer:
+    """Placement in one API process. The orders of concurrent requests are written together:
+    while one placement statement runs, the requests that arrive wait, and the next statement
+    writes all of theirs (group commit), so a busy process pays one round trip, one commit
+    and one notification for many orders, and a lone request waits for nothing."""
+
+    def __init__(self, pool: Any, *, max_attempts: int) -> None:
+        self._pool = pool
+        self._max_attempts = max_attempts
+        self._group: GroupCommit[_Placing, _PlacedRow | None] = GroupCommit(
+            self._place_group, max_items=MOST_ORDERS_PER_STATEMENT, retry_alone=_wrote_nothing
+        )
+
+    async def place(self, new: NewOrder, *, client_id: int, actor: str, idempotency_key: str | None) -> Placed:
+        """Write the order of `client_id`, its items, a `placed` log row and its
+        `process_order` job atomically. With an idempotency key this client used already: the
+        same request replays the first order; another request is refused (422)."""
+        ids = sorted(new.items)
+        placing = _Placing(
+            client_id=client_id,
+            actor=actor,
+            customer_ref=new.customer_ref,
+            idempotency_key=idempotency_key,
+            request_hash=new.request_hash(),
+            product_ids=ids,
+            quantities=[new.items[pid] for pid in ids],
+        )
+        [order] = await self._group.submit([placing])
         if order is None:
-            return await _not_placed(conn, ids, client_id, idempotency_key, request_hash)
-    items = [OrderItemRow(pid, qty, price) for pid, qty, price in zip(ids, quantities, order.unit_prices, strict=True)]
-    return Placed(order, items, replayed=False)
+            async with db.transaction(self._pool) as conn:
+                return await _not_placed(conn, placing)
+        items = [
+            OrderItemRow(pid, qty, price)
+            for pid, qty, price in zip(placing.product_ids, placing.quantities, order.unit_prices, strict=True)
+        ]
+        return Placed(order, items, replayed=False)
+
+    async def _place_group(self, group: list[_Placing]) -> list[_PlacedRow | None]:
+        """One statement for every order of `group`: each one's row, or None if not placed."""
+        line_places = [place for place, p in enumerate(group, 1) for _ in p.product_ids]
+        async with db.single_statement(self._pool) as conn:
+            rows = await db.many(
+                conn,
+                Q.place_orders,
+                _PlacedRow,
+                client_ids=[p.client_id for p in group],
+                customer_refs=[p.customer_ref for p in group],
+                idempotency_keys=[p.idempotency_key for p in group],
+                request_hashes=[p.request_hash for p in group],
+                actors=[p.actor for p in group],
+                line_places=line_places,
+                product_ids=[pid for p in group for pid in p.product_ids],
+                quantities=[qty for p in group for qty in p.quantities],
+                job_kind=model.PROCESS_ORDER,
+                max_attempts=self._max_attempts,
+            )
+        placed: list[_PlacedRow | None] = [None] * len(group)
+        for row in rows:
+            placed[row.place - 1] = row
+        return placed
 
 
-async def _not_placed(
-    conn: db.Conn, ids: list[int], client_id: int, idempotency_key: str | None, request_hash: str
-) -> Placed:
-    """Why `place_order` wrote nothing: the key was used before (replay it, or refuse a
-    different request), or a product is missing."""
-    if idempotency_key is not None:
+def _wrote_nothing(exc: Exception) -> bool:
+    """Whether a placement statement that raised `exc` surely wrote nothing, so each of its
+    orders may be tried again alone: the server refused it (a domain error such as a total past
+    bigint, or a rollback such as a deadlock). A lost connection may have come after the
+    commit: trying again could place an order twice, so the requests get the error."""
+    if isinstance(exc, InvorderError):
+        return True
+    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40")
+
+
+async def _not_placed(conn: db.Conn, placing: _Placing) -> Placed:
+    """Why the placement statement wrote nothing for this order: the key was used before
+    (replay it, or refuse a different request), or a product is missing."""
+    if placing.idempotency_key is not None:
         existing = await db.one(
-            conn, Q.find_order_by_idempotency_key, _KeyRow, client_id=client_id, idempotency_key=idempotency_key
+            conn,
+            Q.find_order_by_idempotency_key,
+            _KeyRow,
+            client_id=placing.client_id,
+            idempotency_key=placing.idempotency_key,
         )
         if existing is not None:
-            return await _replay(conn, existing, request_hash)
+            return await _replay(conn, existing, placing.request_hash)
+    ids = placing.product_ids
     live = {r.id for r in await db.many(conn, Q.live_products_for_order, _PriceRow, ids=ids)}
     missing = [pid for pid in ids if pid not in live]
     if missing:
