@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from invorder.gc_tuning import tune_gc_for_service
 from invorder.orders.payment import CircuitBreaker, PaymentGateway
 from invorder.orders.processing import register_order_handlers
 from invorder.payments.client import PaymentsClient
@@ -62,9 +63,11 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
     async def seed(pool: Any) -> None:
         await seed_reconcile_job(pool, settings)
 
+    registry = invorder_registry(settings, payments)
+    tune_gc_for_service()
     try:
         return await run_worker(
-            invorder_registry(settings, payments),
+            registry,
             database_url=database_url,
             config=worker_config(settings, drain=drain),
             pool_max_size=pool_size,

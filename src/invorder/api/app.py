@@ -18,7 +18,7 @@ from invorder.access.keys import KeyVerifier
 from invorder.api.access import require_scope
 from invorder.api.categories import CategoryController
 from invorder.api.dashboard import dashboard
-from invorder.api.deps import provide_cache, provide_placer, provide_pool, provide_principal, provide_settings
+from invorder.api.deps import provide_cache, provide_pool, provide_principal, provide_settings
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -31,6 +31,7 @@ from invorder.api.products import ProductController
 from invorder.api.strict_body import check_json_body
 from invorder.catalog.cache import CatalogCache
 from invorder.catalog.inventory import on_restock
+from invorder.gc_tuning import tune_gc_for_service
 from invorder.logs import configure_logging
 from invorder.orders.placement import OrderPlacer, wake_orders_waiting_for
 from invorder.settings import Settings, load_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.catalog_cache = cache
         if cache.enabled:
             log.info("catalog reads are cached in Redis for %gs", settings.cache_ttl_s)
+        tune_gc_for_service()
         try:
             yield
         finally:
@@ -91,7 +93,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
-            "placer": Provide(provide_placer, sync_to_thread=False),
             "catalog_cache": Provide(provide_cache, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

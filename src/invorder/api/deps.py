@@ -21,7 +21,6 @@ from invorder.settings import Settings
 Pool = AsyncConnectionPool[Any]
 # What route handlers declare to receive the app's dependencies by name.
 PoolDep = NamedDependency[Pool]
-PlacerDep = NamedDependency[OrderPlacer]
 SettingsDep = NamedDependency[Settings]
 CacheDep = NamedDependency[CatalogCache]
 PrincipalDep = NamedDependency[Principal]  # who is asking (api/access.py's guard found it)

@@ -6,13 +6,23 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from invorder.access.keys import Principal
 from invorder.api.access import needs
-from invorder.api.deps import BodyId, Cursor, Limit, PathId, PlacerDep, PoolDep, PrincipalDep, SettingsDep
+from invorder.api.deps import (
+    BodyId,
+    Cursor,
+    Limit,
+    PathId,
+    PoolDep,
+    PrincipalDep,
+    SettingsDep,
+    provide_placer,
+    provide_principal,
+)
 from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
@@ -166,12 +176,16 @@ class OrderController(Controller):
     async def place_order(
         self,
         data: JSONBody[OrderCreate],
-        placer: PlacerDep,
-        principal: PrincipalDep,
+        request: Request[Any, Any, Any],
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255)
         ] = None,
     ) -> Response[OrderMessage]:
+        # The busiest route takes its principal and placer from the request rather than as two
+        # dependencies: Litestar resolves two or more in a task group of their own, which was
+        # about 5% of the API's CPU per order.
+        principal = provide_principal(request)
+        placer = provide_placer(request.app.state)
         placed = await placer.place(
             data.to_new_order(), client_id=principal.client_id, actor=principal.actor, idempotency_key=idempotency_key
         )
