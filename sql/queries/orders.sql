@@ -18,27 +18,22 @@ where id = any(%(ids)s::bigint[]) and deleted_at is null;
 -- New pending orders, many in one statement and so one transaction: each order with its total,
 -- its items at the products' current prices, its `placed` log row, its first job (the row
 -- `enqueue_job` writes), and one notification that wakes the workers. The API writes the
--- orders of concurrent requests together (placement.py). Orders come as parallel arrays, one
--- element each; lines as parallel arrays naming their order by its place (1-based) in those.
+-- orders of concurrent requests together (placement.py). `orders` is a JSON array of
+-- {client_id, customer_ref, idempotency_key, request_hash, actor} objects; `lines` a JSON array
+-- of {place, product_id, quantity}, naming its order by its place (1-based) in `orders`.
 -- A row comes back for each order placed, with its place; none for an order not placed: a
 -- product is unknown or deleted, or its Idempotency-Key is taken (by an order committed
--- earlier, or by one earlier in the same arrays; a concurrent duplicate waits here until the
+-- earlier, or by one earlier in the same array; a concurrent duplicate waits here until the
 -- first commits). `unit_prices` follow the order's lines in product-id order.
 with wanted as (
     select
         wanted.place,
-        wanted.client_id,
-        wanted.customer_ref,
-        wanted.idempotency_key,
-        wanted.request_hash,
-        wanted.actor
-    from unnest(
-        %(client_ids)s::bigint[],
-        %(customer_refs)s::text[],
-        %(idempotency_keys)s::text[],
-        %(request_hashes)s::text[],
-        %(actors)s::text[]
-    ) with ordinality as wanted (client_id, customer_ref, idempotency_key, request_hash, actor, place)
+        (wanted.o ->> 'client_id')::bigint as client_id,
+        wanted.o ->> 'customer_ref' as customer_ref,
+        wanted.o ->> 'idempotency_key' as idempotency_key,
+        wanted.o ->> 'request_hash' as request_hash,
+        wanted.o ->> 'actor' as actor
+    from jsonb_array_elements(%(orders)s::jsonb) with ordinality as wanted (o, place)
 ),
 
 lines as (
@@ -46,8 +41,7 @@ lines as (
         line.place,
         line.product_id,
         line.quantity
-    from unnest(%(line_places)s::bigint[], %(product_ids)s::bigint[], %(quantities)s::integer[])
-        as line (place, product_id, quantity)
+    from jsonb_to_recordset(%(lines)s::jsonb) as line (place bigint, product_id bigint, quantity integer)
 ),
 
 priced as (
@@ -387,7 +381,10 @@ inner join sold as s on l.product_id = s.product_id;
 
 -- name: set_order_states :many
 -- Moves many orders to their next states in one statement (one row each) and returns them as
--- stored; the caller holds their row locks (lock_orders).
+-- stored; the caller holds their row locks (lock_orders). `orders` is a JSON array of the
+-- orders as they are to be, one object each (keys other than the columns below are ignored):
+-- one parameter that the caller encodes in one call, where an array per column cost a worker
+-- more CPU to dump than the rest of the statement.
 update orders as o
 set
     status = u.status,
@@ -401,26 +398,16 @@ set
     finished_at = case when u.status in ('processed', 'failed', 'cancelled') then now() end,
     updated_at = now()
 from
-    unnest(
-        %(ids)s::bigint[],
-        %(statuses)s::text[],
-        %(attempts)s::integer[],
-        %(next_attempt_at)s::timestamptz[],
-        %(last_errors)s::text[],
-        %(payment_statuses)s::text[],
-        %(payment_attempts)s::integer[],
-        %(charge_ids)s::text[],
-        %(reserved_at)s::timestamptz[]
-    ) as u (
-        id,
-        status,
-        attempts,
-        next_attempt_at,
-        last_error,
-        payment_status,
-        payment_attempts,
-        charge_id,
-        reserved_at
+    jsonb_to_recordset(%(orders)s::jsonb) as u (
+        id bigint,
+        status text,
+        attempts integer,
+        next_attempt_at timestamptz,
+        last_error text,
+        payment_status text,
+        payment_attempts integer,
+        charge_id text,
+        reserved_at timestamptz
     )
 where o.id = u.id
 returning
@@ -440,23 +427,18 @@ returning
     o.updated_at;
 
 -- name: insert_order_logs :exec
--- Many order_logs rows in one statement, in the order given.
+-- Many order_logs rows in one statement, in the order given: `logs` is a JSON array of
+-- {order_id, attempt, status, error_message, details} objects (one parameter, as in
+-- set_order_states).
 insert into order_logs (order_id, attempt, status, error_message, details, actor)
 select
-    l.order_id,
-    l.attempt,
-    l.status,
-    l.error_message,
-    l.details,
+    (l.log ->> 'order_id')::bigint as order_id,
+    (l.log ->> 'attempt')::integer as attempt,
+    l.log ->> 'status' as status,
+    l.log ->> 'error_message' as error_message,
+    l.log -> 'details' as details,
     %(actor)s as actor
-from
-    unnest(
-        %(order_ids)s::bigint[],
-        %(attempts)s::integer[],
-        %(statuses)s::text[],
-        %(error_messages)s::text[],
-        %(details)s::jsonb[]
-    ) with ordinality as l (order_id, attempt, status, error_message, details, n)
+from jsonb_array_elements(%(logs)s::jsonb) with ordinality as l (log, n)
 order by l.n;
 
 -- name: wake_orders_for_product :execrows

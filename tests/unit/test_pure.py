@@ -39,6 +39,16 @@ def test_query_files_parse_into_named_queries_with_kinds() -> None:
     assert {"claim_jobs", "complete_jobs", "insert_product", "move_reservations_for_orders"} <= set(names)
 
 
+def test_every_query_fits_psycopgs_cache_of_converted_queries() -> None:
+    # A longer query (or one with more parameters) is parsed for placeholders on every run,
+    # with a regular expression: a cost per statement that nothing else would show.
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
+
+    for query in (getattr(queries(), name) for name in queries().names()):
+        assert len(query.sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH, query.name
+        assert query.sql.count("%(") <= MAX_CACHED_STATEMENT_PARAMS, query.name
+
+
 def test_unknown_query_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         _ = queries().no_such_query

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg.types.json import Jsonb
 
 from invorder import db
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError, NotFound
@@ -117,20 +118,28 @@ class OrderPlacer:
 
     async def _place_group(self, group: list[_Placing]) -> list[_PlacedRow | None]:
         """One statement for every order of `group`: each one's row, or None if not placed."""
-        line_places = [place for place, p in enumerate(group, 1) for _ in p.product_ids]
+        orders = [
+            {
+                "client_id": p.client_id,
+                "customer_ref": p.customer_ref,
+                "idempotency_key": p.idempotency_key,
+                "request_hash": p.request_hash,
+                "actor": p.actor,
+            }
+            for p in group
+        ]
+        lines = [
+            {"place": place, "product_id": pid, "quantity": qty}
+            for place, p in enumerate(group, 1)
+            for pid, qty in zip(p.product_ids, p.quantities, strict=True)
+        ]
         async with db.single_statement(self._pool) as conn:
             rows = await db.many(
                 conn,
                 Q.place_orders,
                 _PlacedRow,
-                client_ids=[p.client_id for p in group],
-                customer_refs=[p.customer_ref for p in group],
-                idempotency_keys=[p.idempotency_key for p in group],
-                request_hashes=[p.request_hash for p in group],
-                actors=[p.actor for p in group],
-                line_places=line_places,
-                product_ids=[pid for p in group for pid in p.product_ids],
-                quantities=[qty for p in group for qty in p.quantities],
+                orders=Jsonb(orders),
+                lines=Jsonb(lines),
                 job_kind=model.PROCESS_ORDER,
                 max_attempts=self._max_attempts,
             )

@@ -17,12 +17,11 @@ from invorder.sql import queries
 Q = queries()
 
 
-@dataclass(frozen=True, slots=True)
-class _LogRow:
+class _LogRow(msgspec.Struct, frozen=True):
     order_id: int
     attempt: int
     status: str
-    error: str | None
+    error_message: str | None
     details: dict[str, Any]
 
 
@@ -86,32 +85,9 @@ class OrderChanges:
             await db.execute(conn, Q.deduct_stock_for_orders, order_ids=self._deduct, actor=self.actor)
         stored: dict[int, OrderRow] = {}
         if self._rows:
-            rows = list(self._rows.values())
-            written = await db.many(
-                conn,
-                Q.set_order_states,
-                OrderRow,
-                ids=[r.id for r in rows],
-                statuses=[r.status for r in rows],
-                attempts=[r.attempts for r in rows],
-                next_attempt_at=[r.next_attempt_at for r in rows],
-                last_errors=[r.last_error for r in rows],
-                payment_statuses=[r.payment_status for r in rows],
-                payment_attempts=[r.payment_attempts for r in rows],
-                charge_ids=[r.charge_id for r in rows],
-                reserved_at=[r.reserved_at for r in rows],
-            )
+            # One JSON document each for the new states and the log rows (see set_order_states)
+            written = await db.many(conn, Q.set_order_states, OrderRow, orders=Jsonb(list(self._rows.values())))
             stored = {r.id: r for r in written}
         if self._logs:
-            logs = self._logs
-            await db.execute(
-                conn,
-                Q.insert_order_logs,
-                order_ids=[g.order_id for g in logs],
-                attempts=[g.attempt for g in logs],
-                statuses=[g.status for g in logs],
-                error_messages=[g.error for g in logs],
-                details=[Jsonb(g.details) for g in logs],
-                actor=self.actor,
-            )
+            await db.execute(conn, Q.insert_order_logs, logs=Jsonb(self._logs), actor=self.actor)
         return stored
