@@ -152,11 +152,10 @@ def _domain_errors() -> Iterator[None]:
     except psycopg.errors.NumericValueOutOfRange as exc:
         # A sum past bigint, such as an order total of many costly lines: the request's fault.
         raise InvalidInput(f"a number is out of range: {exc.diag.message_primary}") from exc
-    except psycopg.errors.UntranslatableCharacter as exc:
-        # NUL inside a JSON parameter (a batch of rows sent as one document): jsonb refuses it
-        raise BadRequest("text may not contain NUL (\\u0000)") from exc
     except psycopg.DataError as exc:
-        if "NUL" not in str(exc):  # psycopg refuses, before sending, text PostgreSQL cannot store
+        # NUL in text: psycopg refuses it before sending a text parameter, and PostgreSQL's jsonb
+        # refuses it inside a JSON one (a batch of rows sent as one document)
+        if "NUL" not in str(exc) and not isinstance(exc, psycopg.errors.UntranslatableCharacter):
             raise
         raise BadRequest("text may not contain NUL (\\u0000)") from exc
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:

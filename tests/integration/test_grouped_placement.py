@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from invorder import db
-from invorder.errors import IdempotencyMismatch, InvalidInput
+from invorder.errors import BadRequest, IdempotencyMismatch, InvalidInput
 from invorder.orders.placement import NewOrder, OrderPlacer, Placed
 from tests.handmade import make_product
 
@@ -130,3 +130,14 @@ def test_a_group_places_every_order_with_its_items_log_and_job(database_url: str
         " (select count(*) from jobs where kind = 'process_order')"
     ).fetchone()
     assert counts == (count, 2 * count, count, count)
+
+
+def test_nul_in_one_orders_text_is_a_400_for_it_alone(database_url: str, sql: Any) -> None:
+    # jsonb refuses \u0000: the statement fails, and each order is tried again alone
+    item = make_product(sql, price=100)
+    results = place_together(
+        database_url, [(NewOrder({item: 1}, "fine"), 1, None), (NewOrder({item: 1}, "bad\x00ref"), 1, None)]
+    )
+    assert placed(results[0]).order.customer_ref == "fine"
+    assert isinstance(results[1], BadRequest) and "NUL" in results[1].detail
+    assert sql.execute("select count(*) from orders").fetchone()[0] == 1

@@ -65,7 +65,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.catalog_cache = cache
         if cache.enabled:
             log.info("catalog reads are cached in Redis for %gs", settings.cache_ttl_s)
-        tune_gc_for_service()
         try:
             yield
         finally:
@@ -120,4 +119,6 @@ def create_app_from_env() -> Litestar:
     """Entry point for granian's `--factory`: settings and logging from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_gc_for_service()  # the app is built: the collector never scans it again
+    return app

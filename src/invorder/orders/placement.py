@@ -57,7 +57,7 @@ class _KeyRow(msgspec.Struct, frozen=True):
 
 
 class _PlacedRow(OrderRow, frozen=True):
-    place: int  # 1-based, in the group's arrays
+    place: int  # 1-based, in the statement's `orders`
     unit_prices: list[int]  # of the items, in product-id order
     notified: None
 
