@@ -106,6 +106,10 @@ TEST_ENV = {
     "INVORDER_ADMIN_TOKEN": ADMIN_TOKEN,
     # No periodic reconcile job unless a test asks for one: the others expect an empty queue once quiet.
     "INVORDER_RECONCILE_INTERVAL_S": "0",
+    "INVORDER_EVENT_PRUNE_INTERVAL_S": "0",
+    # Webhook receivers in tests listen on 127.0.0.1; and no URL a test (or schemathesis) saves
+    # is ever looked up in DNS. The tests of the address rule turn it back off.
+    "INVORDER_WEBHOOK_ALLOW_PRIVATE": "1",
 }
 
 

@@ -99,3 +99,24 @@ def check_payments(sql: Any, charges: list[tuple[str, str, int]]) -> None:
         else:
             assert paid == [], f"order {order_id} is {status} but holds succeeded charges {paid}"
     assert set(succeeded) <= set(orders), "charges for unknown orders"
+
+
+def check_order_events(sql: Any) -> None:
+    """Invariant 6, for orders: each order has exactly one `order.placed` event, and one event of
+    its final status (none while it is not final), and no other order event."""
+    wrong = sql.execute(
+        """
+        select o.id, o.status,
+            count(*) filter (where e.type = 'order.placed') as placed,
+            count(*) filter (where e.type = 'order.' || o.status) as final,
+            count(e.id) as every
+        from orders o
+        left join events e on e.subject_id = o.id and e.type like 'order.%'
+        group by o.id, o.status
+        having count(*) filter (where e.type = 'order.placed') <> 1
+            or count(*) filter (where e.type = 'order.' || o.status)
+                <> case when o.status in ('processed', 'failed', 'cancelled') then 1 else 0 end
+            or count(e.id) <> case when o.status in ('processed', 'failed', 'cancelled') then 2 else 1 end
+        """
+    ).fetchall()
+    assert wrong == [], f"orders whose events do not match their changes: {wrong[:10]}"

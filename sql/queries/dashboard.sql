@@ -1,5 +1,6 @@
--- The dashboard's time series (GET /dashboard): one row per minute of the last `minutes`
--- minutes, the current one included, with zeros for the minutes where nothing happened.
+-- The dashboard's queries (GET /dashboard). Its time series: one row per minute of the last
+-- `minutes` minutes, the current one included, with zeros for the minutes where nothing
+-- happened. Its low-stock panel: the most urgent stock rows.
 
 -- name: orders_finished_per_minute :many
 -- Orders that reached each final status per minute, by orders.finished_at. The range on
@@ -63,3 +64,22 @@ select
 from minutes as m
 left join recent as r on m.minute = r.minute
 order by m.minute;
+
+-- name: low_stock_products :many
+-- The dashboard's low-stock panel: live products whose available is at or below their reorder
+-- point, or zero (out of stock, with or without a reorder point), the lowest available first,
+-- at most `limit`. Reads every inventory row (one per product) on each reload.
+select
+    i.product_id,
+    p.name,
+    i.on_hand,
+    i.reserved,
+    i.on_hand - i.reserved as available,
+    i.reorder_point
+from inventory as i
+inner join products as p on i.product_id = p.id
+where
+    p.deleted_at is null
+    and (i.on_hand - i.reserved <= i.reorder_point or i.on_hand - i.reserved = 0)
+order by available, i.product_id
+limit %(limit)s;

@@ -1,5 +1,6 @@
 -- name: insert_inventory :one
--- Creates the stock row of a live product and its opening ledger movement.
+-- Creates the stock row of a live product (no reorder point yet) and its opening ledger
+-- movement. Creating stock at a level emits no event: the events trigger fires on updates.
 with created as (
     insert into inventory (product_id, on_hand)
     select
@@ -7,7 +8,7 @@ with created as (
         %(on_hand)s as on_hand
     from products
     where id = %(product_id)s and deleted_at is null
-    returning product_id, on_hand, reserved, version, updated_at
+    returning product_id, on_hand, reserved, reorder_point, version, updated_at
 ),
 
 movement as (
@@ -27,6 +28,7 @@ select
     on_hand,
     reserved,
     on_hand - reserved as available,
+    reorder_point,
     version,
     updated_at
 from created;
@@ -38,6 +40,7 @@ select
     i.on_hand,
     i.reserved,
     i.on_hand - i.reserved as available,
+    i.reorder_point,
     i.version,
     i.updated_at
 from inventory as i
@@ -51,6 +54,7 @@ select
     i.on_hand,
     i.reserved,
     i.on_hand - i.reserved as available,
+    i.reorder_point,
     i.version,
     i.updated_at
 from inventory as i
@@ -59,12 +63,15 @@ where i.product_id = %(product_id)s and p.deleted_at is null
 for update of i;
 
 -- name: list_inventory :many
--- Stock rows of live products after the cursor; with below, only those whose available is under it.
+-- Stock rows of live products after the cursor; with below, only those whose available is under
+-- it; with below_reorder_point, only those whose available is at or below their reorder point
+-- (a null reorder point never matches).
 select
     i.product_id,
     i.on_hand,
     i.reserved,
     i.on_hand - i.reserved as available,
+    i.reorder_point,
     i.version,
     i.updated_at
 from inventory as i
@@ -73,20 +80,25 @@ where
     p.deleted_at is null
     and i.product_id > %(after_id)s
     and (%(below)s::bigint is null or i.on_hand - i.reserved < %(below)s)
+    and (not %(below_reorder_point)s::boolean or i.on_hand - i.reserved <= i.reorder_point)
 order by i.product_id
 limit %(limit)s;
 
 -- name: change_on_hand :one
--- Adds delta to on_hand and writes the ledger row, atomically; the check constraints refuse
--- going below zero or below what is reserved.
+-- Adds delta to on_hand and writes the ledger row (none for a delta of 0), atomically; the check
+-- constraints refuse going below zero or below what is reserved. With set_reorder_point it also
+-- sets reorder_point (null: none), the level at or below which available counts as low stock,
+-- in the same statement: the events trigger sees one change, measured against the new point.
+-- Either way the version, which the ETag covers, goes up by one.
 with changed as (
     update inventory
     set
         on_hand = on_hand + %(delta)s,
+        reorder_point = case when %(set_reorder_point)s::boolean then %(reorder_point)s::bigint else reorder_point end,
         version = version + 1,
         updated_at = now()
     where product_id = %(product_id)s
-    returning product_id, on_hand, reserved, version, updated_at
+    returning product_id, on_hand, reserved, reorder_point, version, updated_at
 ),
 
 movement as (
@@ -107,6 +119,7 @@ select
     on_hand,
     reserved,
     on_hand - reserved as available,
+    reorder_point,
     version,
     updated_at
 from changed;

@@ -234,11 +234,15 @@ def inventory_import(file: Path) -> None:
 
 
 def _add_jobs_group() -> None:
+    from invorder.events_cli import events_group
     from invorder.jobs_cli import jobs
     from invorder.keys_cli import keys_group
+    from invorder.webhooks_cli import webhooks_group
 
     main.add_command(jobs)
     main.add_command(keys_group)
+    main.add_command(events_group)
+    main.add_command(webhooks_group)
 
 
 _add_jobs_group()

@@ -1,5 +1,6 @@
 """What the dashboard page shows: the queue snapshot of `queue_stats` plus orders finished and
-jobs run per minute over the last half hour, read from the database in one call."""
+jobs run per minute over the last half hour and the products low on stock, read from the
+database in one call."""
 
 from __future__ import annotations
 
@@ -32,18 +33,30 @@ class JobsMinuteRow(msgspec.Struct, frozen=True):
     dead: int
 
 
+class LowStockRow(msgspec.Struct, frozen=True):
+    product_id: int
+    name: str
+    on_hand: int
+    reserved: int
+    available: int
+    reorder_point: int | None
+
+
 class DashboardSnapshot(msgspec.Struct, frozen=True):
     stats: QueueStats
     # One row per minute, oldest first, the current (partial) minute last.
     orders_per_minute: list[OrdersMinuteRow]
     jobs_per_minute: list[JobsMinuteRow]
+    # At or below their reorder point, or out of stock: the lowest available first, LIST_LIMIT at most.
+    low_stock: list[LowStockRow]
 
 
 async def dashboard_snapshot(pool: Any, *, minutes: int = SERIES_MINUTES) -> DashboardSnapshot:
-    """The two per-minute series in one transaction, then `queue_stats` in its own: a page
-    refreshed every few seconds needs no stricter consistency than that."""
+    """The two per-minute series and the low-stock list in one transaction, then `queue_stats`
+    in its own: a page refreshed every few seconds needs no stricter consistency than that."""
     async with db.transaction(pool) as conn:
         orders = await db.many(conn, Q.orders_finished_per_minute, OrdersMinuteRow, minutes=minutes)
         jobs = await db.many(conn, Q.job_throughput_per_minute, JobsMinuteRow, minutes=minutes)
+        low_stock = await db.many(conn, Q.low_stock_products, LowStockRow, limit=LIST_LIMIT)
     stats = await queue_stats(pool, throughput_minutes=1, list_limit=LIST_LIMIT)
-    return DashboardSnapshot(stats, orders, jobs)
+    return DashboardSnapshot(stats, orders, jobs, low_stock)

@@ -149,6 +149,13 @@ def stats(as_json: bool) -> None:
         )
     console.print(orders)
 
+    hooks = result.webhooks
+    console.print(
+        f"Webhooks: {hooks.pending} deliveries waiting or in flight; last hour {hooks.delivered_last_hour} delivered,"
+        f" {hooks.failed_last_hour} failed attempts; endpoints {hooks.enabled_endpoints} enabled,"
+        f" {hooks.disabled_endpoints} disabled"
+    )
+
     if result.stuck:
         stuck = Table(title="Stuck jobs", title_justify="left")
         for column in ("id", "kind", "status", "for", "reason", "last error"):

@@ -21,6 +21,14 @@ PAYMENT_OUTCOMES = Counter(
     ["outcome"],
 )
 
+# Webhooks (worker processes): one count per delivery attempt.
+WEBHOOK_DELIVERIES = Counter(
+    "invorder_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered (2xx), failed (retried), gone (410: endpoint disabled),"
+    " given_up (past the retry window: endpoint disabled), refused (the address check refused the URL).",
+    ["outcome"],
+)
+
 # The optional Redis cache (API processes).
 CACHE_REQUESTS = Counter(
     "invorder_cache_requests",

@@ -74,6 +74,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_breaker_open_s: float = 5.0
     # charge requests a worker process has in flight at once (its connections to the provider)
     payment_max_in_flight: int = 64
+    # events and webhooks (docs/events.md)
+    event_retention_s: float = 7 * 86400.0  # events and delivery records older than this are deleted
+    event_prune_interval_s: float = 60.0  # seconds between runs of the periodic `prune_events` job (0: none)
+    webhook_allow_private: bool = False  # dev and tests: endpoints may point at loopback/private addresses
+    webhook_connect_timeout_s: float = 3.0
+    webhook_read_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 10.0  # the first retry comes within this many seconds
+    webhook_retry_max_s: float = 6 * 3600.0
+    webhook_retry_window_s: float = 3 * 86400.0  # past it a delivery is given up and its endpoint disabled
+    webhook_max_in_flight: int = 64  # deliveries a worker process has in flight at once
 
     @property
     def cors_origin_list(self) -> list[str]:

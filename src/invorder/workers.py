@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from invorder.events.delivery import WebhookDeliverer, register_delivery_handler
+from invorder.events.feed import register_event_handlers, seed_prune_job
 from invorder.gc_tuning import tune_gc_for_service
 from invorder.orders.payment import CircuitBreaker, PaymentGateway
 from invorder.orders.processing import register_order_handlers
@@ -16,11 +18,13 @@ from invorder.reconcile import register_reconcile_handler, seed_reconcile_job
 from invorder.settings import Settings
 
 
-def invorder_registry(settings: Settings, payments: PaymentGateway) -> Registry:
+def invorder_registry(settings: Settings, payments: PaymentGateway) -> tuple[Registry, WebhookDeliverer]:
     registry = Registry()
     register_order_handlers(registry, settings, payments)
     register_reconcile_handler(registry, settings, payments.client)
-    return registry
+    register_event_handlers(registry, settings)
+    deliverer = register_delivery_handler(registry, settings)
+    return registry, deliverer
 
 
 def payment_gateway(settings: Settings) -> PaymentGateway:
@@ -62,8 +66,9 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
 
     async def seed(pool: Any) -> None:
         await seed_reconcile_job(pool, settings)
+        await seed_prune_job(pool, settings)
 
-    registry = invorder_registry(settings, payments)
+    registry, deliverer = invorder_registry(settings, payments)
     tune_gc_for_service()
     try:
         return await run_worker(
@@ -76,6 +81,7 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
         )
     finally:
         await payments.client.aclose()
+        await deliverer.aclose()
 
 
 T = TypeVar("T")

@@ -53,12 +53,89 @@ def test_dashboard_shows_orders_queues_workers_throughput_and_failures(client: A
     assert "<img" not in page
 
 
+def test_dashboard_shows_webhook_deliveries_waiting_failed_and_disabled_endpoints(client: Any, sql: Any) -> None:
+    endpoints = [
+        sql.execute(
+            "insert into webhook_endpoints (client_id, url, events, secret, enabled)"
+            " values (1, 'http://127.0.0.1:9/h', '{*}', 'whsec_AAAA', %s) returning id",
+            [enabled],
+        ).fetchone()[0]
+        for enabled in (True, False, False)
+    ]
+    sql.execute("insert into jobs (kind, payload) values ('deliver_webhook', '{}'), ('deliver_webhook', '{}')")
+    sql.execute(
+        "insert into webhook_deliveries (endpoint_id, event_id, attempt, status_code, error) values"
+        " (%(e)s, 1, 1, 500, 'answered 500'), (%(e)s, 1, 2, null, 'no answer in time'), (%(e)s, 1, 3, 204, null)",
+        {"e": endpoints[0]},
+    )
+    page = client.get("/dashboard").text
+    assert text_of(page, "webhooks-pending") == "2"
+    assert text_of(page, "webhooks-failed") == "2"
+    assert text_of(page, "webhooks-disabled") == "2"
+    stats = client.get("/api/v1/ops/stats").json()
+    assert stats["webhooks"] == {
+        "pending": 2,
+        "delivered_last_hour": 1,
+        "failed_last_hour": 2,
+        "enabled_endpoints": 1,
+        "disabled_endpoints": 2,
+    }
+    metrics = client.get("/metrics").text
+    assert "invorder_webhook_deliveries_pending 2.0" in metrics
+    assert 'invorder_webhook_endpoints{state="disabled"} 2.0' in metrics
+    assert 'invorder_webhook_attempts_last_hour{result="failed"} 2.0' in metrics
+
+
 def test_dashboard_on_an_empty_database_says_so(client: Any) -> None:
     page = client.get("/dashboard").text
     assert text_of(page, "orders-processed") == "0"
     assert text_of(page, "workers-alive") == "0"
     assert "No worker has sent a heartbeat" in page
     assert "No failed job." in page
+    assert "No product is low on stock." in page
+
+
+def _stock(client: Any, name: str, on_hand: int, reorder_point: int | None) -> int:
+    created = client.post("/api/v1/products", json={"name": name, "price_cents": 100})
+    assert created.status_code == 201, created.text
+    pid = int(created.json()["data"]["id"])
+    assert client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": on_hand}).status_code == 201
+    if reorder_point is not None:
+        assert client.patch(f"/api/v1/inventory/{pid}", json={"reorder_point": reorder_point}).status_code == 200
+    return pid
+
+
+def test_dashboard_lists_low_stock_most_urgent_first(client: Any, sql: Any) -> None:
+    at_point = _stock(client, "At its point", 5, 5)
+    under = _stock(client, XSS, 2, 5)
+    empty = _stock(client, "Empty, no point", 0, None)
+    held = _stock(client, "Held", 10, 5)
+    _stock(client, "Plenty", 50, 5)
+    _stock(client, "No point", 1, None)
+    gone = _stock(client, "Deleted", 0, 5)
+    sql.execute("update inventory set reserved = 9 where product_id = %s", (held,))  # available 1
+    assert client.delete(f"/api/v1/products/{gone}").status_code == 200
+
+    page = client.get("/dashboard").text
+    panel = page.split('data-testid="low-stock"', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr data-testid="low-stock-product"><td>(\d+)</td>', panel)
+    assert [int(r) for r in rows] == [empty, held, under, at_point]
+    assert text_of(page, f"low-stock-available-{held}") == "1"
+    assert text_of(page, f"low-stock-reorder-point-{held}") == "5"
+    assert text_of(page, f"low-stock-available-{empty}") == "0"
+    assert text_of(page, f"low-stock-reorder-point-{empty}") == "none"
+    assert '<td class="num">10</td><td class="num">9</td>' in panel  # held's on_hand and reserved
+    assert "&lt;script&gt;document.title" in panel
+    assert "<script" not in page
+    assert "No product is low on stock." not in page
+
+
+def test_dashboard_lists_at_most_twenty_low_stock_products(client: Any, sql: Any) -> None:
+    pids = [_stock(client, f"Low {n}", 1, 3) for n in range(25)]
+    sql.execute("update inventory set on_hand = 0 where product_id = any(%s)", (pids[20:],))
+    panel = client.get("/dashboard").text.split('data-testid="low-stock"', 1)[1].split("</section>", 1)[0]
+    rows = [int(r) for r in re.findall(r'<tr data-testid="low-stock-product"><td>(\d+)</td>', panel)]
+    assert rows == pids[20:] + pids[:15]  # the five out of stock first, then by product id
 
 
 @pytest.mark.parametrize(("query", "meta"), [("", 'content="5"'), ("?refresh=2", 'content="2"'), ("?refresh=0", None)])

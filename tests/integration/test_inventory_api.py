@@ -81,9 +81,11 @@ def test_get_inventory_has_all_fields_and_etag(client: Any) -> None:
         "on_hand",
         "reserved",
         "available",
+        "reorder_point",
         "version",
         "updated_at",
     }
+    assert response.json()["reorder_point"] is None
     assert response.headers["etag"] == '"1"'
     assert client.get(f"{INV}/123456").status_code == 404
 

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by playwright, reads
 /dashboard from a real API while a real worker processes orders; the numbers move on the page's
-own reloads, failed jobs' errors show as text, and a screenshot goes to the test artefacts."""
+own reloads (a product the orders take below its reorder point joins the low-stock panel),
+failed jobs' errors show as text, and a screenshot goes to the test artefacts."""
 
 from __future__ import annotations
 
@@ -75,6 +76,12 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     live_api: LiveProcess, worker: LiveProcess, sql: Any, page: Page
 ) -> None:
     (product,) = make_products(live_api.url, [1000])
+    # Low once ten orders have reserved their unit; the 25 take it to 975.
+    low_from = 990
+    set_point = httpx.patch(
+        f"{live_api.url}/api/v1/inventory/{product}", json={"reorder_point": low_from}, headers=AUTH, timeout=10
+    )
+    assert set_point.status_code == 200, set_point.text
     sql.execute(
         "insert into jobs (kind, status, attempts, max_attempts, last_error)"
         " values ('dashboard_probe', 'dead', 3, 3, %s)",
@@ -90,6 +97,7 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     expect(page.get_by_test_id("orders-processed")).to_have_text("0")
     expect(page.get_by_test_id("workers-alive")).to_have_text("1")
     expect(page.get_by_test_id("queue-dead-dashboard_probe")).to_have_text("1")
+    expect(page.get_by_test_id("nothing-low")).to_be_visible()
     # The error is shown as the text it is, and nothing of it became an element or ran.
     expect(page.get_by_test_id("failure-error")).to_have_text(XSS)
     assert page.locator("script").count() == 0
@@ -108,6 +116,8 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     expect(page.get_by_test_id("jobs-done")).to_have_text(str(ORDERS))
     expect(page.get_by_test_id("workers-alive")).to_have_text("1")
     expect(page.get_by_test_id("orders-pending")).to_have_text("0")
+    expect(page.get_by_test_id(f"low-stock-available-{product}")).to_have_text(str(1000 - ORDERS))
+    expect(page.get_by_test_id(f"low-stock-reorder-point-{product}")).to_have_text(str(low_from))
     assert page.get_by_test_id("updated-at").get_attribute("datetime") != first_update
     expect(page.get_by_test_id("failure-error")).to_have_text(XSS)
     assert page.title() == "invorder dashboard"

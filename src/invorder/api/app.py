@@ -19,6 +19,7 @@ from invorder.api.access import require_scope
 from invorder.api.categories import CategoryController
 from invorder.api.dashboard import dashboard
 from invorder.api.deps import provide_cache, provide_pool, provide_principal, provide_settings
+from invorder.api.events import EventController
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -29,6 +30,7 @@ from invorder.api.orders import OrderController
 from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
 from invorder.api.strict_body import check_json_body
+from invorder.api.webhooks import WebhookEndpointController
 from invorder.catalog.cache import CatalogCache
 from invorder.catalog.inventory import on_restock
 from invorder.gc_tuning import tune_gc_for_service
@@ -82,7 +84,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[ProductController, CategoryController, InventoryController, OrderController, OpsController],
+        route_handlers=[
+            ProductController,
+            CategoryController,
+            InventoryController,
+            OrderController,
+            EventController,
+            OpsController,
+            WebhookEndpointController,
+        ],
         before_request=check_json_body,
         guards=[require_scope],
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from invorder.api.markup import Markup, render, tag
-from invorder.dashboard import DashboardSnapshot, JobsMinuteRow, OrdersMinuteRow
+from invorder.dashboard import LIST_LIMIT, DashboardSnapshot, JobsMinuteRow, LowStockRow, OrdersMinuteRow
 from invorder.queue.admin import FailureRow, QueueDepthRow, StuckJobRow, WorkerRow
 
 ORDER_STATUSES = ("pending", "reserved", "processed", "failed", "cancelled")
@@ -78,6 +78,12 @@ def render_dashboard(snapshot: DashboardSnapshot, *, refresh: int, now: datetime
             ),
             _section("Queues", _queues_table(stats.queues), testid="queues"),
             _section("Workers (seen in the last 10 min)", _workers_table(stats.workers, now), testid="workers"),
+            _section(
+                f"Low stock (at or below the reorder point, or out of stock; lowest first, at most {LIST_LIMIT})",
+                _low_stock_table(snapshot.low_stock),
+                testid="low-stock",
+                wide=True,
+            ),
             _section(
                 "Recent failures (latest attempt failed: retrying or dead)",
                 _failures_table(stats.recent_failures, now),
@@ -166,6 +172,29 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
             sum(m.done for m in recent),
             testid="throughput-5m",
             sub=render("this minute so far: ", tag("span", this_minute, data_testid="throughput-last-minute")),
+        ),
+    ]
+    hooks = stats.webhooks
+    cards += [
+        _card(
+            "Webhook deliveries waiting",
+            hooks.pending,
+            testid="webhooks-pending",
+            sub=f"{hooks.delivered_last_hour} delivered in the last hour",
+        ),
+        _card(
+            "Webhook attempts failed",
+            hooks.failed_last_hour,
+            testid="webhooks-failed",
+            sub="in the last hour (retried with backoff)",
+            tone="bad" if hooks.failed_last_hour else "",
+        ),
+        _card(
+            "Webhook endpoints disabled",
+            hooks.disabled_endpoints,
+            testid="webhooks-disabled",
+            sub=f"{hooks.enabled_endpoints} enabled (a 410 or 3 days of failures disables one)",
+            tone="bad" if hooks.disabled_endpoints else "",
         ),
     ]
     return tag("div", cards, class_="cards")
@@ -320,6 +349,40 @@ def _workers_table(workers: list[WorkerRow], now: datetime) -> Markup:
             )
         )
     return tag("table", tag("thead", head), tag("tbody", rows))
+
+
+def _low_stock_table(rows: list[LowStockRow]) -> Markup:
+    if not rows:
+        return tag("p", "No product is low on stock.", class_="muted", data_testid="nothing-low")
+    head = tag(
+        "tr",
+        [tag("th", h) for h in ("Product", "Name")],
+        [tag("th", h, class_="num") for h in ("On hand", "Reserved", "Available", "Reorder point")],
+    )
+    body = [
+        tag(
+            "tr",
+            tag("td", r.product_id),
+            tag("td", r.name),
+            tag("td", r.on_hand, class_="num"),
+            tag("td", r.reserved, class_="num"),
+            tag(
+                "td",
+                r.available,
+                class_="num gone" if r.available == 0 else "num",
+                data_testid=f"low-stock-available-{r.product_id}",
+            ),
+            tag(
+                "td",
+                "none" if r.reorder_point is None else r.reorder_point,
+                class_="num",
+                data_testid=f"low-stock-reorder-point-{r.product_id}",
+            ),
+            data_testid="low-stock-product",
+        )
+        for r in rows
+    ]
+    return tag("table", tag("thead", head), tag("tbody", body))
 
 
 def _failures_table(failures: list[FailureRow], now: datetime) -> Markup:

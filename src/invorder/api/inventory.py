@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
@@ -14,6 +14,7 @@ from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.catalog import inventory
+from invorder.errors import BadRequest, FieldError
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=0, le=10**12)]
@@ -25,8 +26,29 @@ class InventoryCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     on_hand: Quantity
 
 
-class InventorySet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    on_hand: Quantity
+class InventoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`on_hand` (an absolute level), `reorder_point` (null clears it), or both; not neither."""
+
+    # Two forms that never overlap, so that exactly one matches a body with either field or both.
+    __openapi_one_of__: ClassVar[list[dict[str, list[str]]]] = [
+        {"required": ["on_hand"], "absent": []},
+        {"required": ["reorder_point"], "absent": ["on_hand"]},
+    ]
+    on_hand: Quantity | msgspec.UnsetType = msgspec.UNSET
+    reorder_point: Quantity | msgspec.UnsetType | None = msgspec.UNSET
+
+    def to_changes(self) -> inventory.InventoryChanges:
+        # The document's oneOf refuses a body with neither field, so it is a 400, as an order with
+        # neither form is.
+        if self.on_hand is msgspec.UNSET and self.reorder_point is msgspec.UNSET:
+            raise BadRequest(
+                "give on_hand, reorder_point or both",
+                [
+                    FieldError("on_hand", "required when reorder_point is not given"),
+                    FieldError("reorder_point", "required when on_hand is not given"),
+                ],
+            )
+        return inventory.InventoryChanges(on_hand=self.on_hand, reorder_point=self.reorder_point)
 
 
 class AdjustmentCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -39,6 +61,7 @@ class InventoryOut(msgspec.Struct, frozen=True):
     on_hand: int
     reserved: int
     available: int
+    reorder_point: int | None
     version: int
     updated_at: datetime
 
@@ -106,10 +129,20 @@ class InventoryController(Controller):
                 ge=0, le=MAX_ID, schema_extra={"minimum": 0}, description="only rows with available < below"
             ),
         ] = None,
+        below_reorder_point: Annotated[
+            bool,
+            QueryParameter(description="true: only rows with available <= reorder_point (never a null one)"),
+        ] = False,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> InventoryPage:
-        rows = await inventory.list_inventory(pool, after_id=decode_cursor(cursor), limit=limit, below=below)
+        rows = await inventory.list_inventory(
+            pool,
+            after_id=decode_cursor(cursor),
+            limit=limit,
+            below=below,
+            below_reorder_point=below_reorder_point,
+        )
         return InventoryPage([inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit))
 
     @get("/{product_id:int}", **needs("inventory:read", 400, 404))
@@ -121,13 +154,17 @@ class InventoryController(Controller):
     async def set_inventory(
         self,
         product_id: PathId,
-        data: JSONBody[InventorySet],
+        data: JSONBody[InventoryPatch],
         pool: PoolDep,
         principal: PrincipalDep,
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[InventoryMessage]:
-        row = await inventory.set_on_hand(
-            pool, product_id, data.on_hand, expected_version=expected_version(if_match), actor=principal.actor
+        row = await inventory.update_inventory(
+            pool,
+            product_id,
+            data.to_changes(),
+            expected_version=expected_version(if_match),
+            actor=principal.actor,
         )
         return _message("Inventory updated successfully", row)
 

@@ -81,7 +81,24 @@ async def _database_metrics(pool: Any) -> bytes:
         "invorder_queue_workers_alive", "Worker processes that sent a heartbeat in the last minute."
     )
     workers.add_metric([], sum(w.alive for w in stats.workers))
-    return _render([jobs, oldest, in_flight, finished, workers, up])
+    hooks = stats.webhooks
+    pending = GaugeMetricFamily("invorder_webhook_deliveries_pending", "Webhook deliveries waiting or in flight.")
+    pending.add_metric([], hooks.pending)
+    attempts = GaugeMetricFamily(
+        "invorder_webhook_attempts_last_hour",
+        "Webhook delivery attempts in the last hour by result (delivered: a 2xx answer).",
+        labels=["result"],
+    )
+    attempts.add_metric(["delivered"], hooks.delivered_last_hour)
+    attempts.add_metric(["failed"], hooks.failed_last_hour)
+    endpoints = GaugeMetricFamily(
+        "invorder_webhook_endpoints",
+        "Webhook endpoints by state (disabled: a 410, the retry window, an operator).",
+        labels=["state"],
+    )
+    endpoints.add_metric(["enabled"], hooks.enabled_endpoints)
+    endpoints.add_metric(["disabled"], hooks.disabled_endpoints)
+    return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, up])
 
 
 def _render(families: list[Metric]) -> bytes:

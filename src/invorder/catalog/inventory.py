@@ -1,4 +1,4 @@
-"""Stock: one row per product (on_hand, reserved), every on_hand change written to the ledger."""
+"""Stock: one row per product (on_hand, reserved, reorder_point), every on_hand change written to the ledger."""
 
 from __future__ import annotations
 
@@ -20,8 +20,17 @@ class InventoryRow(msgspec.Struct, frozen=True):
     on_hand: int
     reserved: int
     available: int
+    # At or below it, available counts as low stock (inventory.low_stock); None: no alert.
+    reorder_point: int | None
     version: int
     updated_at: datetime
+
+
+class InventoryChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What a PATCH sets; UNSET leaves a field as it is (a reorder point of None clears it)."""
+
+    on_hand: int | msgspec.UnsetType = msgspec.UNSET
+    reorder_point: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class MovementRow(msgspec.Struct, frozen=True):
@@ -86,13 +95,34 @@ async def get_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) -> 
 
 
 async def list_inventory(
-    pool: AsyncConnectionPool[db.Conn], *, after_id: int, limit: int, below: int | None
+    pool: AsyncConnectionPool[db.Conn],
+    *,
+    after_id: int,
+    limit: int,
+    below: int | None,
+    below_reorder_point: bool = False,
 ) -> list[InventoryRow]:
     async with db.transaction(pool) as conn:
-        return await db.many(conn, Q.list_inventory, InventoryRow, after_id=after_id, limit=limit, below=below)
+        return await db.many(
+            conn,
+            Q.list_inventory,
+            InventoryRow,
+            after_id=after_id,
+            limit=limit,
+            below=below,
+            below_reorder_point=below_reorder_point,
+        )
 
 
-async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason: str, actor: str) -> InventoryRow:
+async def _change(
+    conn: db.Conn,
+    product_id: int,
+    delta: int,
+    kind: str,
+    reason: str,
+    actor: str,
+    reorder_point: int | msgspec.UnsetType | None = msgspec.UNSET,
+) -> InventoryRow:
     current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
     if current is None:
         raise _no_inventory(product_id)
@@ -110,6 +140,8 @@ async def _change(conn: db.Conn, product_id: int, delta: int, kind: str, reason:
         kind=kind,
         reason=reason,
         actor=actor,
+        set_reorder_point=reorder_point is not msgspec.UNSET,
+        reorder_point=None if reorder_point is msgspec.UNSET else reorder_point,
     )
     if row is None:
         raise _no_inventory(product_id)
@@ -127,6 +159,23 @@ async def set_on_hand(
     actor: str,
 ) -> InventoryRow:
     """Set on_hand to an absolute level (a stock count); the ledger records the difference."""
+    return await update_inventory(
+        pool, product_id, InventoryChanges(on_hand=on_hand), expected_version=expected_version, actor=actor
+    )
+
+
+async def update_inventory(
+    pool: AsyncConnectionPool[db.Conn],
+    product_id: int,
+    changes: InventoryChanges,
+    *,
+    expected_version: int | None,
+    actor: str,
+) -> InventoryRow:
+    """Set on_hand to an absolute level (a stock count; the ledger records the difference), the
+    reorder point, or both, in one statement that bumps the version once; 412 when
+    `expected_version` (from If-Match) is no longer current. A reorder point alone moves no
+    stock: no ledger row, and no event (available stays where it was)."""
     async with db.transaction(pool) as conn:
         current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
         if current is None:
@@ -136,7 +185,10 @@ async def set_on_hand(
                 f"inventory of product {product_id} is at version {current.version},"
                 f" not {expected_version}: read it again and reapply your change"
             )
-        return await _change(conn, product_id, on_hand - current.on_hand, "set", "stock level set", actor)
+        delta = 0 if changes.on_hand is msgspec.UNSET else changes.on_hand - current.on_hand
+        return await _change(
+            conn, product_id, delta, "set", "stock level set", actor, reorder_point=changes.reorder_point
+        )
 
 
 async def adjust_on_hand(

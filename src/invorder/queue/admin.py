@@ -123,12 +123,25 @@ class AdminActionRow(msgspec.Struct, frozen=True):
     details: dict[str, Any]
 
 
+class WebhookStatsRow(msgspec.Struct, frozen=True):
+    """Webhook deliveries: jobs waiting or in flight, attempts that delivered or failed in the
+    last hour, and endpoints enabled and disabled (by a 410, the retry window or an operator)."""
+
+    pending: int
+    delivered_last_hour: int
+    failed_last_hour: int
+    enabled_endpoints: int
+    disabled_endpoints: int
+
+
 class QueueGauges(msgspec.Struct, frozen=True):
-    """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status."""
+    """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status,
+    webhook deliveries."""
 
     queues: list[QueueDepthRow]
     workers: list[WorkerRow]
     orders: list[OrderPipelineRow]
+    webhooks: WebhookStatsRow
 
 
 class QueueStats(msgspec.Struct, frozen=True):
@@ -138,6 +151,7 @@ class QueueStats(msgspec.Struct, frozen=True):
     workers: list[WorkerRow]
     throughput: list[ThroughputRow]
     orders: list[OrderPipelineRow]
+    webhooks: WebhookStatsRow
     stuck: list[StuckJobRow]
     recent_failures: list[FailureRow]
 
@@ -160,6 +174,7 @@ async def _read_gauges(conn: db.Conn) -> QueueGauges:
         queues=await db.many(conn, Q.queue_depth_by_kind, QueueDepthRow),
         workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
         orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
+        webhooks=await db.one(conn, Q.webhook_stats, WebhookStatsRow) or WebhookStatsRow(0, 0, 0, 0, 0),
     )
 
 
@@ -180,6 +195,7 @@ async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: in
             workers=gauges.workers,
             throughput=await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=throughput_minutes),
             orders=gauges.orders,
+            webhooks=gauges.webhooks,
             stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
             recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
         )

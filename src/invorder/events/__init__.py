@@ -1,0 +1,11 @@
+"""Events and webhooks: the outbox the database's triggers write, its commit-ordered feed, and
+the endpoints its events are pushed to (docs/events.md)."""
+
+from __future__ import annotations
+
+ORDER_EVENT_TYPES = ("order.placed", "order.processed", "order.failed", "order.cancelled")
+INVENTORY_EVENT_TYPES = ("inventory.low_stock", "inventory.out_of_stock", "inventory.restocked")
+PRODUCT_EVENT_TYPES = ("product.created", "product.updated", "product.deleted")
+EVENT_TYPES = (*ORDER_EVENT_TYPES, *INVENTORY_EVENT_TYPES, *PRODUCT_EVENT_TYPES)
+ALL_EVENTS = "*"  # an endpoint subscribed to every type
+DELIVER_WEBHOOK = "deliver_webhook"  # the job kind of one delivery (one event to one endpoint)

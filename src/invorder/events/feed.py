@@ -1,0 +1,142 @@
+"""The event feed: events in the order their transactions can no longer be overtaken (a cursor
+of transaction id and event id), redelivery of one event, and the job that bounds the tables."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from invorder import db
+from invorder.errors import BadRequest, FieldError, NotFound
+from invorder.events import DELIVER_WEBHOOK
+from invorder.queue import Job, JobContext, Outcome, Registry, Snooze, enqueue_unique, notify_workers
+from invorder.settings import Settings
+from invorder.sql import queries
+
+log = logging.getLogger(__name__)
+Q = queries()
+
+# A cursor is "<xid>-<id>": the writing transaction and the id of the last event served. The
+# OpenAPI document gives the pattern; clients should pass back `next_cursor` and nothing else.
+FEED_CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,19}$"
+_START = ("0", 0)
+
+PRUNE_EVENTS = "prune_events"  # the job kind that deletes events and delivery records past retention
+PRUNE_PRIORITY = 200  # after order processing (lower runs first)
+PRUNE_BATCH = 10_000  # rows one statement deletes: short transactions, vacuum keeps up
+
+
+class EventRow(msgspec.Struct, frozen=True):
+    id: int
+    xid: str
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+def decode_feed_cursor(cursor: str | None) -> tuple[str, int]:
+    """(xid, id) after which the feed continues; the start of the feed without a cursor."""
+    if not cursor:
+        return _START
+    xid, _, event_id = cursor.partition("-")
+    if not (xid.isascii() and xid.isdigit() and event_id.isascii() and event_id.isdigit()):
+        message = "cursor is not one this API handed out"
+        raise BadRequest(message, [FieldError("after", message)])
+    if int(xid) >= 2**64 or int(event_id) >= 2**63:
+        message = "cursor is out of range"
+        raise BadRequest(message, [FieldError("after", message)])
+    return xid, int(event_id)
+
+
+def encode_feed_cursor(event: EventRow) -> str:
+    return f"{event.xid}-{event.id}"
+
+
+async def list_events(
+    pool: Any, *, after: str | None, limit: int, event_type: str | None, client_id: int | None
+) -> tuple[list[EventRow], str | None]:
+    """A page of the feed and the cursor to pass back for the next one (the same cursor again
+    when nothing new has committed: the feed never ends, a reader polls it)."""
+    after_xid, after_id = decode_feed_cursor(after)
+    async with db.single_statement(pool) as conn:
+        rows = await db.many(
+            conn,
+            Q.list_events,
+            EventRow,
+            after_xid=after_xid,
+            after_id=after_id,
+            type=event_type,
+            client_id=client_id,
+            limit=limit,
+        )
+    return rows, (encode_feed_cursor(rows[-1]) if rows else after)
+
+
+async def get_event(pool: Any, event_id: int, *, client_id: int | None) -> EventRow:
+    async with db.single_statement(pool) as conn:
+        row = await db.one(conn, Q.get_event, EventRow, id=event_id, client_id=client_id)
+    if row is None:
+        raise NotFound(f"event {event_id} does not exist")
+    return row
+
+
+class _Redelivered(msgspec.Struct, frozen=True):
+    endpoint_id: int
+
+
+async def redeliver(pool: Any, event_id: int, *, client_id: int | None) -> list[int]:
+    """Send one event again to every enabled endpoint subscribed to it (only the client's own
+    endpoints unless `client_id` is None): the endpoints a new delivery job was added for. The
+    deliveries carry the event's id as `webhook-id`, as the first ones did."""
+    async with db.transaction(pool) as conn:
+        if await db.one(conn, Q.get_event, EventRow, id=event_id, client_id=client_id) is None:
+            raise NotFound(f"event {event_id} does not exist")
+        added = await db.many(conn, Q.redeliver_event, _Redelivered, id=event_id, client_id=client_id)
+        if added:
+            await notify_workers(conn, DELIVER_WEBHOOK)
+    return [r.endpoint_id for r in added]
+
+
+async def prune(pool: Any, retention_s: float) -> tuple[int, int]:
+    """Delete one batch of events and one of delivery records past the retention; how many."""
+    async with db.single_statement(pool) as conn:
+        events = await db.execute(conn, Q.prune_events, retention_s=retention_s, limit=PRUNE_BATCH)
+    async with db.single_statement(pool) as conn:
+        deliveries = await db.execute(conn, Q.prune_webhook_deliveries, retention_s=retention_s, limit=PRUNE_BATCH)
+    return events, deliveries
+
+
+class PruneEventsJob:
+    """The `prune_events` job: one job that runs every INVORDER_EVENT_PRUNE_INTERVAL_S for ever
+    (it snoozes itself), deleting what is past INVORDER_EVENT_RETENTION_S in batches; after a
+    full batch it runs again at once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.retention_s = settings.event_retention_s
+        self.interval_s = settings.event_prune_interval_s
+
+    async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
+        events, deliveries = await prune(ctx.pool, self.retention_s)
+        if events or deliveries:
+            log.info("pruned %d events and %d delivery records past retention", events, deliveries)
+        if max(events, deliveries) >= PRUNE_BATCH:
+            return Snooze(0, "more to prune")
+        return Snooze(self.interval_s, "next pruning")
+
+
+async def seed_prune_job(pool: Any, settings: Settings) -> None:
+    """At worker start-up: add the `prune_events` job unless one exists (or pruning is off)."""
+    if settings.event_prune_interval_s <= 0:
+        return
+    try:
+        async with db.transaction(pool) as conn:
+            await enqueue_unique(conn, PRUNE_EVENTS, {}, wait=False, priority=PRUNE_PRIORITY)
+    except Exception as exc:  # orders matter more than pruning: the next start seeds it
+        log.warning("could not schedule the prune_events job: %s", exc)
+
+
+def register_event_handlers(registry: Registry, settings: Settings) -> None:
+    registry.register(PRUNE_EVENTS, PruneEventsJob(settings))
