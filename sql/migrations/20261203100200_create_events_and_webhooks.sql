@@ -12,8 +12,7 @@ set local statement_timeout = '10s';
 
 create table events (
     id bigint generated always as identity primary key,
-    -- The writing transaction: the feed's cursor is (xid, id), read only below the oldest
-    -- transaction still running (pg_snapshot_xmin), so a late commit is never skipped.
+    -- The writing transaction, whose commit order event_commits records.
     xid xid8 not null default pg_current_xact_id(),
     type text not null check (type ~ '^[a-z_]+\.[a-z_]+$'),
     -- No foreign key: the order it comes from holds one already, and a key check per event
@@ -28,6 +27,18 @@ create table events (
 create index events_xid_id_idx on events (xid, id);
 -- squawk-ignore require-concurrent-index-creation
 create index events_created_at_idx on events (created_at);
+
+-- The commit order of the transactions that wrote events. A deferred trigger gives each one its
+-- `seq` as it commits, under a transaction-level advisory lock held to the end of the commit:
+-- such transactions commit one at a time, so seq values become visible in increasing order and
+-- a reader that has seen seq n has seen everything below it. The feed's cursor is (seq, event id).
+create table event_commits (
+    xid xid8 primary key,
+    seq bigint unique,
+    created_at timestamptz not null default now()
+);
+
+create sequence event_commit_seq as bigint;
 
 create table webhook_endpoints (
     id bigint generated always as identity primary key,
@@ -69,7 +80,8 @@ create index webhook_deliveries_event_id_idx on webhook_deliveries (event_id, en
 create index webhook_deliveries_created_at_idx on webhook_deliveries (created_at);
 
 comment on table events is 'The outbox: one row per change that has an event type, written by triggers in the transaction of the change. Read by GET /api/v1/events in (xid, id) order; deleted after INVORDER_EVENT_RETENTION_S.';
-comment on column events.xid is 'The writing transaction (pg_current_xact_id). The feed serves only events below pg_snapshot_xmin(pg_current_snapshot()): every transaction below it has finished, so nothing can commit behind the cursor.';
+comment on column events.xid is 'The writing transaction (pg_current_xact_id): joins event_commits, whose seq orders the feed.';
+comment on table event_commits is 'One row per transaction that wrote events: seq is its place in commit order (set as it commits, one committer at a time), the feed''s cursor.';
 comment on column events.client_id is 'The client whose order this is; null for catalog and inventory events, which every client sees.';
 comment on column events.subject_id is 'The id of the order or product the event is about.';
 comment on column events.data is 'A snapshot of the resource as the API shows it, taken at the change.';
@@ -252,15 +264,16 @@ $$;
 
 -- One delivery job per new event and enabled endpoint subscribed to its type that may see it
 -- (its client's orders, every catalog event; every order for an all_clients endpoint), and one
--- notification per statement to wake the workers.
+-- notification per statement to wake the workers. Priority 150: after order jobs (100), so
+-- that deliveries use the workers' spare time and never slow orders down (docs/events.md).
 create function fan_out_events() returns trigger
 language plpgsql
 as $$
 declare
     added bigint;
 begin
-    insert into jobs (kind, payload)
-    select 'deliver_webhook', jsonb_build_object('event_id', e.id, 'endpoint_id', w.id)
+    insert into jobs (kind, payload, priority)
+    select 'deliver_webhook', jsonb_build_object('event_id', e.id, 'endpoint_id', w.id), 150
     from new_events as e
     inner join webhook_endpoints as w
         on w.enabled
@@ -271,9 +284,29 @@ begin
     if added > 0 then
         perform pg_notify('invorder_jobs', 'deliver_webhook');
     end if;
+    if exists (select 1 from new_events) then
+        insert into event_commits (xid) values (pg_current_xact_id()) on conflict (xid) do nothing;
+    end if;
     return null;
 end
 $$;
+
+-- At commit (deferred), once per transaction that wrote events: wait for the previous such
+-- commit to end, then take the next seq. The lock is taken after every other lock of the
+-- transaction, by a transaction that is only committing, so it cannot deadlock.
+create function stamp_event_commit() returns trigger
+language plpgsql
+as $$
+begin
+    perform pg_advisory_xact_lock(hashtextextended('invorder.event_commits', 0));
+    update event_commits set seq = nextval('event_commit_seq') where xid = new.xid;
+    return null;
+end
+$$;
+
+create constraint trigger event_commits_stamp after insert on event_commits
+deferrable initially deferred
+for each row execute function stamp_event_commit();
 
 create trigger orders_placed_events after insert on orders
 referencing new table as new_rows
@@ -304,12 +337,15 @@ set local lock_timeout = '1s';
 set local statement_timeout = '10s';
 
 -- The down migration drops only what its up created: the triggers and functions first.
+drop trigger event_commits_stamp on event_commits;
 drop trigger events_fan_out on events;
 drop trigger products_changed_events on products;
 drop trigger products_created_events on products;
 drop trigger inventory_events on inventory;
 drop trigger orders_final_events on orders;
 drop trigger orders_placed_events on orders;
+-- squawk-ignore ban-drop-function
+drop function stamp_event_commit();
 -- squawk-ignore ban-drop-function
 drop function fan_out_events();
 -- squawk-ignore ban-drop-function
@@ -333,5 +369,9 @@ drop function api_timestamp(timestamptz);
 drop table webhook_deliveries;
 -- squawk-ignore ban-drop-table
 drop table webhook_endpoints;
+-- squawk-ignore ban-drop-table
+drop table event_commits;
+-- squawk-ignore ban-drop-sequence
+drop sequence event_commit_seq;
 -- squawk-ignore ban-drop-table
 drop table events;

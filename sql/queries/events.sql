@@ -1,29 +1,47 @@
 -- name: list_events :many
--- The feed: events after the cursor (xid, id), in that order, written by transactions older
--- than every transaction still running (pg_snapshot_xmin of this statement's snapshot). Each of
--- those has committed or rolled back for good, so no event can later commit behind the cursor;
--- an event of a transaction still open is served once it has finished. A client sees its own
--- orders' events and the catalog's (client_id null); `client_id` null sees every event.
+-- The feed: events after the cursor (seq, id) in commit order, the transaction's seq first
+-- (event_commits: seq values commit in increasing order, so none can appear behind the
+-- cursor later), then the event id within it. A client sees its own orders' events and the
+-- catalog's (client_id null); `client_id` null sees every event. Every row, and a row of nulls
+-- when the page is empty, carries `last_seq`, the highest seq committed in the same snapshot:
+-- a reader whose page comes back short can move its cursor there without missing anything.
+with page as (
+    select
+        e.id,
+        c.seq,
+        e.type,
+        e.data,
+        e.created_at
+    from event_commits as c
+    inner join events as e on c.xid = e.xid
+    where
+        (c.seq, e.id) > (%(after_seq)s::bigint, %(after_id)s::bigint)
+        and (%(type)s::text is null or e.type = %(type)s::text)
+        and (%(client_id)s::bigint is null or e.client_id is null or e.client_id = %(client_id)s::bigint)
+    order by c.seq, e.id
+    limit %(limit)s
+),
+
+last as (
+    select coalesce(max(seq), 0) as last_seq
+    from event_commits
+)
+
 select
-    id,
-    xid::text as xid,
-    type,
-    data,
-    created_at
-from events
-where
-    (xid, id) > (%(after_xid)s::text::xid8, %(after_id)s::bigint)
-    and xid < pg_snapshot_xmin(pg_current_snapshot())
-    and (%(type)s::text is null or type = %(type)s::text)
-    and (%(client_id)s::bigint is null or client_id is null or client_id = %(client_id)s::bigint)
-order by xid, id
-limit %(limit)s;
+    page.id,
+    page.seq,
+    page.type,
+    page.data,
+    page.created_at,
+    last.last_seq
+from last
+left join page on true
+order by page.seq, page.id;
 
 -- name: get_event :one
 -- One event, if `client_id` (null: any) may see it.
 select
     id,
-    xid::text as xid,
     type,
     data,
     created_at
@@ -56,10 +74,11 @@ endpoints as (
 ),
 
 added as (
-    insert into jobs (kind, payload)
+    insert into jobs (kind, payload, priority)
     select
         'deliver_webhook' as kind,
-        jsonb_build_object('event_id', %(id)s::bigint, 'endpoint_id', endpoints.id) as payload
+        jsonb_build_object('event_id', %(id)s::bigint, 'endpoint_id', endpoints.id) as payload,
+        150 as priority
     from endpoints
     returning payload
 )
@@ -119,14 +138,28 @@ where exists (
 );
 
 -- name: disable_endpoints :exec
--- Stop delivering to endpoints (a 410, or failures past the retry window), saying why.
+-- Stop delivering to endpoints, saying why: at once on a 410; after the retry window only if
+-- the endpoint has not delivered anything within it (`unless_delivered_within_s`).
 update webhook_endpoints as w
 set
     enabled = false,
     disabled_reason = d.reason,
     updated_at = now()
-from jsonb_to_recordset(%(endpoints)s::jsonb) as d (id bigint, reason text)
-where w.id = d.id and w.enabled;
+from jsonb_to_recordset(%(endpoints)s::jsonb) as d (id bigint, reason text, unless_delivered_within_s float8)
+where
+    w.id = d.id
+    and w.enabled
+    and (
+        d.unless_delivered_within_s is null
+        or not exists (
+            select 1
+            from webhook_deliveries as x
+            where
+                x.endpoint_id = w.id
+                and x.status_code between 200 and 299
+                and x.created_at > now() - make_interval(secs => d.unless_delivered_within_s)  -- noqa: RF01
+        )
+    );
 
 -- name: prune_events :execrows
 -- Deletes up to `limit` events older than the retention, oldest first.
@@ -136,6 +169,23 @@ where id in (
     from events
     where created_at < now() - make_interval(secs => %(retention_s)s)
     order by created_at
+    limit %(limit)s
+);
+
+-- name: prune_event_commits :execrows
+-- Deletes up to `limit` commit records older than the retention whose events are all gone (a
+-- transaction's events and its record share its start time as created_at).
+delete from event_commits
+where xid in (
+    select c.xid
+    from event_commits as c
+    where
+        c.created_at < now() - make_interval(secs => %(retention_s)s)
+        and not exists (
+            select 1 from events as e
+            where e.xid = c.xid
+        )
+    order by c.created_at
     limit %(limit)s
 );
 
@@ -178,3 +228,9 @@ select
         select count(*) from webhook_endpoints
         where enabled
     ) as enabled_endpoints;
+
+-- name: vacuum_events :exec
+-- After a prune: reclaims the deleted rows' space now, as the workers do for jobs, rather
+-- than when autovacuum comes by (or never, where it is off). skip_locked: returns at once when
+-- another vacuum of them runs. A user that does not own the tables gets a warning, no error.
+vacuum (skip_locked) events, event_commits, webhook_deliveries;

@@ -48,7 +48,8 @@ from w
 inner join clients as c on w.client_id = c.id;
 
 -- name: get_webhook_endpoint :one
--- One endpoint, if the viewer may see it (its client's, or any with a null viewer).
+-- One endpoint, if the viewer may see it: its client's, except an all_clients one (made with
+-- `ops`: it gets every client's events, so only `ops` may read or change it); any with a null viewer.
 select
     w.id,
     w.client_id,
@@ -66,7 +67,7 @@ from webhook_endpoints as w
 inner join clients as c on w.client_id = c.id
 where
     w.id = %(id)s
-    and (%(viewer)s::bigint is null or w.client_id = %(viewer)s::bigint);
+    and (%(viewer)s::bigint is null or (w.client_id = %(viewer)s::bigint and not w.all_clients));
 
 -- name: list_webhook_endpoints :many
 -- The endpoints the viewer may see after the cursor, in id order (walks the primary key, or
@@ -88,7 +89,7 @@ from webhook_endpoints as w
 inner join clients as c on w.client_id = c.id
 where
     w.id > %(after_id)s
-    and (%(viewer)s::bigint is null or w.client_id = %(viewer)s::bigint)
+    and (%(viewer)s::bigint is null or (w.client_id = %(viewer)s::bigint and not w.all_clients))
 order by w.id
 limit %(limit)s;
 
@@ -111,7 +112,7 @@ with w as (
         updated_at = now()
     where
         id = %(id)s
-        and (%(viewer)s::bigint is null or client_id = %(viewer)s::bigint)
+        and (%(viewer)s::bigint is null or (client_id = %(viewer)s::bigint and not all_clients))
     returning
         id,
         client_id,
@@ -154,7 +155,7 @@ with w as (
         updated_at = now()
     where
         id = %(id)s
-        and (%(viewer)s::bigint is null or client_id = %(viewer)s::bigint)
+        and (%(viewer)s::bigint is null or (client_id = %(viewer)s::bigint and not all_clients))
     returning
         id,
         client_id,
@@ -192,7 +193,7 @@ with w as (
     delete from webhook_endpoints
     where
         id = %(id)s
-        and (%(viewer)s::bigint is null or client_id = %(viewer)s::bigint)
+        and (%(viewer)s::bigint is null or (client_id = %(viewer)s::bigint and not all_clients))
     returning
         id,
         client_id,

@@ -37,7 +37,7 @@ def list_events(after: str | None, event_type: str | None, limit: int, as_json: 
         table.add_row(str(r.id), r.type, str(subject), when(r.created_at))
     console = rich_console()
     console.print(table)
-    console.print(f"next cursor: {cursor or '(start)'}")
+    console.print(f"next cursor: {cursor}")
 
 
 @events_group.command("redeliver")

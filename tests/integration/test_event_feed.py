@@ -4,10 +4,13 @@ data is the resource as the API shows it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
 
+from invorder import db
+from invorder.events.feed import prune
 from tests.handmade import make_product
 from tests.integration.test_access import bearer, make_key
 
@@ -35,20 +38,34 @@ def read_all(
         after = cursor
 
 
-def test_two_transactions_committing_in_reverse_id_order_are_both_served(client: Any, database_url: str) -> None:
+def test_two_transactions_committing_in_reverse_id_order_are_both_served_in_commit_order(
+    client: Any, database_url: str
+) -> None:
     _, start = read_all(client)
     with psycopg.connect(database_url) as first, psycopg.connect(database_url) as second:
         first.execute("insert into products (name, price_cents) values ('written first', 1)")
         second.execute("insert into products (name, price_cents) values ('written second', 1)")
         second.commit()  # the later event id commits first
         between, cursor = read_all(client, start)
-        # An id cursor would hand out the second event here and then skip the first for ever.
-        assert [e["data"]["name"] for e in between] == []
+        assert [e["data"]["name"] for e in between] == ["written second"]
         first.commit()
-    events, _ = read_all(client, cursor)
-    assert [e["data"]["name"] for e in events] == ["written first", "written second"]
-    assert [e["type"] for e in events] == ["product.created", "product.created"]
-    assert events[0]["id"] < events[1]["id"]
+    # An id cursor would now be past 'written first' for ever; the commit-ordered one is not.
+    late, _ = read_all(client, cursor)
+    assert [e["data"]["name"] for e in late] == ["written first"]
+    assert late[0]["id"] < between[0]["id"]
+    everything, _ = read_all(client, start)
+    assert [e["data"]["name"] for e in everything] == ["written second", "written first"]
+
+
+def test_a_short_page_moves_the_cursor_past_what_a_filter_left_out(client: Any) -> None:
+    client.post("/api/v1/products", json={"name": "Filtered out", "price_cents": 1})
+    page, cursor = read_feed(client, type="order.placed")
+    assert page == []
+    # The cursor is past the product event: the next poll does not read it again.
+    client.post("/api/v1/products", json={"name": "After the cursor", "price_cents": 1})
+    later, _ = read_feed(client, cursor)
+    assert [e["data"]["name"] for e in later] == ["After the cursor"]
+    assert read_feed(client)[1]  # never null, even from the start
 
 
 def test_a_rolled_back_change_has_no_event_and_a_committed_one_has_exactly_one(client: Any, database_url: str) -> None:
@@ -111,3 +128,29 @@ def test_the_feed_needs_events_read(client: Any) -> None:
 
 def test_redeliver_of_an_unknown_event_is_404(client: Any) -> None:
     assert client.post("/api/v1/events/999999/redeliver").status_code == 404
+
+
+def test_pruning_deletes_events_and_delivery_records_past_the_retention_only(database_url: str, sql: Any) -> None:
+    sql.execute("insert into products (name, price_cents) values ('old', 1), ('new', 1)")
+    sql.execute("update events set created_at = now() - interval '8 days' where data ->> 'name' = 'old'")
+    endpoint = sql.execute(
+        "insert into webhook_endpoints (client_id, url, events, secret) values (1, 'http://127.0.0.1:9/', '{*}',"
+        " 'whsec_AAAA') returning id"
+    ).fetchone()[0]
+    sql.execute(
+        "insert into webhook_deliveries (endpoint_id, event_id, attempt, status_code, created_at) values"
+        " (%(e)s, 1, 1, 200, now() - interval '8 days'), (%(e)s, 2, 1, 200, now())",
+        {"e": endpoint},
+    )
+
+    async def run() -> tuple[int, int]:
+        pool = db.open_pool(database_url, min_size=1, max_size=1)
+        await pool.open(wait=True)
+        try:
+            return await prune(pool, 7 * 86400)
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == (1, 1)
+    assert [r[0] for r in sql.execute("select data ->> 'name' from events").fetchall()] == ["new"]
+    assert sql.execute("select count(*) from webhook_deliveries").fetchone()[0] == 1

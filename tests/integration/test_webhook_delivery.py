@@ -234,3 +234,26 @@ def test_rotating_the_secret_through_the_api_signs_the_next_delivery_with_the_ne
         Webhook(new).verify(
             got.body, {**got.headers, "webhook-signature": got.headers["webhook-signature"].split(" ")[1]}
         )
+
+
+def test_one_event_given_up_leaves_an_endpoint_that_delivers_others_enabled(
+    database_url: str, sql: Any, receiver: Receiver
+) -> None:
+    endpoint = add_endpoint(sql, receiver.url, new_secret())
+    sql.execute(
+        "insert into webhook_deliveries (endpoint_id, event_id, attempt, status_code) values (%s, 0, 1, 204)",
+        (endpoint,),
+    )  # it delivered another event an hour ago
+    receiver.status = 422  # and refuses this one, for ever
+    sql.execute("insert into products (name, price_cents) values ('Refused lamp', 500)")
+    [job] = delivery_jobs(sql)
+    old = replace_created_at(job, datetime.now(UTC) - timedelta(days=3, minutes=1))
+    assert deliver(database_url, [old]) == [Complete()]  # given up
+    enabled, reason = sql.execute(
+        "select enabled, disabled_reason from webhook_endpoints where id = %s", (endpoint,)
+    ).fetchone()
+    assert (enabled, reason) == (True, None)
+    [error] = sql.execute(
+        "select error from webhook_deliveries where endpoint_id = %s and status_code = 422", (endpoint,)
+    ).fetchone()
+    assert "given up" in error

@@ -403,3 +403,19 @@ def test_webhooks_cli_creates_lists_updates_rotates_and_deletes(database_url: st
     assert private.returncode == 2 and "loopback" in private.stderr, private.stderr
     no_event = run_invorder("webhooks", "create", "--client", "shop-cli", "--url", LOOPBACK_URL, env=env)
     assert no_event.returncode == 2 and "--event" in no_event.stderr
+
+
+def test_an_endpoint_made_with_ops_is_out_of_reach_of_its_clients_other_keys(hooks: Any) -> None:
+    everyone = create(hooks, url="http://127.0.0.1:9/all", events=["*"])  # the admin key: ops, client default
+    plain = bearer(make_key(hooks, "default", "webhooks:write"))  # same client, no ops
+    for method, path, body in (
+        ("GET", f"/api/v1/webhook-endpoints/{everyone['id']}", None),
+        ("PATCH", f"/api/v1/webhook-endpoints/{everyone['id']}", {"url": "http://127.0.0.1:9/mine"}),
+        ("POST", f"/api/v1/webhook-endpoints/{everyone['id']}/rotate-secret", None),
+        ("GET", f"/api/v1/webhook-endpoints/{everyone['id']}/deliveries", None),
+        ("DELETE", f"/api/v1/webhook-endpoints/{everyone['id']}", None),
+    ):
+        response = hooks.request(method, path, json=body, headers=plain)
+        assert response.status_code == 404, (method, path, response.text)
+    assert everyone["id"] not in [e["id"] for e in hooks.get("/api/v1/webhook-endpoints", headers=plain).json()["data"]]
+    assert hooks.get(f"/api/v1/webhook-endpoints/{everyone['id']}").json()["url"] == "http://127.0.0.1:9/all"

@@ -43,7 +43,7 @@ class EventPage(msgspec.Struct, frozen=True):
     data: list[EventOut]
     # Pass it back as `after`. Never null: at the end of the feed it is the position reached,
     # to poll again from.
-    next_cursor: str | None
+    next_cursor: str
 
 
 class Redelivery(msgspec.Struct, frozen=True):

@@ -3,7 +3,9 @@ subscription, rotating its signing secret, and the record of deliveries to it.
 
 An endpoint belongs to the client of the key that made it. A `viewer` (a client id) limits
 every read and change to that client's endpoints; another client's is not found, as for
-orders. A viewer of None (a key with `ops`) reaches every endpoint."""
+orders. An endpoint made with `ops` (all_clients: it gets every client's order events) is
+reached only by `ops`, never by the other keys of its client. A viewer of None (a key with
+`ops`) reaches every endpoint."""
 
 from __future__ import annotations
 

@@ -19,10 +19,12 @@ from invorder.sql import queries
 log = logging.getLogger(__name__)
 Q = queries()
 
-# A cursor is "<xid>-<id>": the writing transaction and the id of the last event served. The
-# OpenAPI document gives the pattern; clients should pass back `next_cursor` and nothing else.
-FEED_CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,19}$"
-_START = ("0", 0)
+# A cursor is "<seq>-<id>": the commit sequence number of the transaction of the last event
+# served, and that event's id. The OpenAPI document gives the pattern; clients should pass
+# back `next_cursor` and nothing else.
+FEED_CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
+_START = (0, 0)
+_PAST_EVERY_ID = 2**63 - 1
 
 PRUNE_EVENTS = "prune_events"  # the job kind that deletes events and delivery records past retention
 PRUNE_PRIORITY = 200  # after order processing (lower runs first)
@@ -31,48 +33,70 @@ PRUNE_BATCH = 10_000  # rows one statement deletes: short transactions, vacuum k
 
 class EventRow(msgspec.Struct, frozen=True):
     id: int
-    xid: str
     type: str
     data: dict[str, Any]
     created_at: datetime
 
 
-def decode_feed_cursor(cursor: str | None) -> tuple[str, int]:
-    """(xid, id) after which the feed continues; the start of the feed without a cursor."""
+class _FeedRow(msgspec.Struct, frozen=True):
+    """A row of list_events: an event (all None on an empty page) and the last commit seq."""
+
+    id: int | None
+    seq: int | None
+    type: str | None
+    data: dict[str, Any] | None
+    created_at: datetime | None
+    last_seq: int
+
+
+def decode_feed_cursor(cursor: str | None) -> tuple[int, int]:
+    """(seq, id) after which the feed continues; the start of the feed without a cursor."""
     if not cursor:
         return _START
-    xid, _, event_id = cursor.partition("-")
-    if not (xid.isascii() and xid.isdigit() and event_id.isascii() and event_id.isdigit()):
+    seq, _, event_id = cursor.partition("-")
+    if not (seq.isascii() and seq.isdigit() and event_id.isascii() and event_id.isdigit()):
         message = "cursor is not one this API handed out"
         raise BadRequest(message, [FieldError("after", message)])
-    if int(xid) >= 2**64 or int(event_id) >= 2**63:
+    if int(seq) >= 2**63 or int(event_id) >= 2**63:
         message = "cursor is out of range"
         raise BadRequest(message, [FieldError("after", message)])
-    return xid, int(event_id)
+    return int(seq), int(event_id)
 
 
-def encode_feed_cursor(event: EventRow) -> str:
-    return f"{event.xid}-{event.id}"
+def encode_feed_cursor(seq: int, event_id: int) -> str:
+    return f"{seq}-{event_id}"
 
 
 async def list_events(
     pool: Any, *, after: str | None, limit: int, event_type: str | None, client_id: int | None
-) -> tuple[list[EventRow], str | None]:
-    """A page of the feed and the cursor to pass back for the next one (the same cursor again
-    when nothing new has committed: the feed never ends, a reader polls it)."""
-    after_xid, after_id = decode_feed_cursor(after)
+) -> tuple[list[EventRow], str]:
+    """A page of the feed, in commit order, and the cursor to pass back for the next one. A
+    short page has reached the end of what has committed: its cursor is that point (every
+    transaction up to the last commit seq), so a reader polling with a filter does not scan
+    the same events again. The feed never ends; a reader polls it."""
+    after_seq, after_id = decode_feed_cursor(after)
     async with db.single_statement(pool) as conn:
         rows = await db.many(
             conn,
             Q.list_events,
-            EventRow,
-            after_xid=after_xid,
+            _FeedRow,
+            after_seq=after_seq,
             after_id=after_id,
             type=event_type,
             client_id=client_id,
             limit=limit,
         )
-    return rows, (encode_feed_cursor(rows[-1]) if rows else after)
+    events = [
+        EventRow(r.id, r.type, r.data, r.created_at)
+        for r in rows
+        if r.id is not None and r.type is not None and r.data is not None and r.created_at is not None
+    ]
+    last = rows[-1]
+    if len(events) == limit and last.seq is not None and last.id is not None:
+        position = (last.seq, last.id)
+    else:  # everything committed up to last_seq has been seen
+        position = max((after_seq, after_id), (last.last_seq, _PAST_EVERY_ID))
+    return events, encode_feed_cursor(*position)
 
 
 async def get_event(pool: Any, event_id: int, *, client_id: int | None) -> EventRow:
@@ -101,11 +125,16 @@ async def redeliver(pool: Any, event_id: int, *, client_id: int | None) -> list[
 
 
 async def prune(pool: Any, retention_s: float) -> tuple[int, int]:
-    """Delete one batch of events and one of delivery records past the retention; how many."""
+    """Delete one batch of events and one of delivery records past the retention, and vacuum
+    the two tables when that deleted anything; how many were deleted."""
     async with db.single_statement(pool) as conn:
         events = await db.execute(conn, Q.prune_events, retention_s=retention_s, limit=PRUNE_BATCH)
     async with db.single_statement(pool) as conn:
+        await db.execute(conn, Q.prune_event_commits, retention_s=retention_s, limit=PRUNE_BATCH)
+    async with db.single_statement(pool) as conn:
         deliveries = await db.execute(conn, Q.prune_webhook_deliveries, retention_s=retention_s, limit=PRUNE_BATCH)
+        if events or deliveries:
+            await db.execute(conn, Q.vacuum_events)
     return events, deliveries
 
 
