@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,7 @@ class Receiver:
     secrets: list[str] = field(default_factory=list)  # the secrets to check each delivery against
     fail_ratio: float = 0.0  # share of deliveries answered 500
     status: int = 200  # the answer otherwise
+    trickle_s: float = 0.0  # > 0: send the answer's header lines one every trickle_s seconds
     seed: int = 1
     deliveries: list[Delivery] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +65,17 @@ class Receiver:
                 with receiver._lock:
                     status = 500 if rng.random() < receiver.fail_ratio else receiver.status
                     receiver.deliveries.append(Delivery(headers.get("webhook-id", ""), headers, body, verified, status))
+                if receiver.trickle_s > 0:  # an answer whose headers never end, a line at a time
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                        for n in range(1000):
+                            self.wfile.write(b"x-pad-%d: .\r\n" % n)
+                            self.wfile.flush()
+                            time.sleep(receiver.trickle_s)
+                    except OSError:
+                        pass  # the client gave up
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()

@@ -257,3 +257,39 @@ def test_one_event_given_up_leaves_an_endpoint_that_delivers_others_enabled(
         "select error from webhook_deliveries where endpoint_id = %s and status_code = 422", (endpoint,)
     ).fetchone()
     assert "given up" in error
+
+
+def test_a_redelivery_carries_the_same_webhook_id_to_every_subscribed_endpoint(
+    client: Any, database_url: str, sql: Any, receiver: Receiver
+) -> None:
+    secret = new_secret()
+    receiver.secrets = [secret]
+    add_endpoint(sql, receiver.url, secret, events=["product.created"])
+    add_endpoint(sql, receiver.url, secret, events=["order.placed"])  # not subscribed to it
+    sql.execute("insert into products (name, price_cents) values ('Again lamp', 500)")
+    deliver(database_url, delivery_jobs(sql))
+    sql.execute("delete from jobs where kind = 'deliver_webhook'")  # as the worker does when done
+    [event_id] = sql.execute("select id from events where type = 'product.created'").fetchone()
+
+    answer = client.post(f"/api/v1/events/{event_id}/redeliver")
+    assert answer.status_code == 202, answer.text
+    assert len(answer.json()["data"]["endpoint_ids"]) == 1
+    deliver(database_url, delivery_jobs(sql))
+    first, again = receiver.received()
+    assert first.webhook_id == again.webhook_id == str(event_id)
+    assert again.verified_with == [secret] and again.payload == first.payload
+    assert [r[0] for r in sql.execute("select attempt from webhook_deliveries order by id").fetchall()] == [1, 2]
+
+
+def test_an_answer_that_trickles_in_is_cut_at_the_attempts_bound(
+    database_url: str, sql: Any, receiver: Receiver
+) -> None:
+    receiver.trickle_s = 0.5  # each byte within the read timeout, the whole never
+    endpoint = add_endpoint(sql, receiver.url, new_secret())
+    sql.execute("insert into products (name, price_cents) values ('Slow lamp', 500)")
+    [outcome] = deliver(database_url, delivery_jobs(sql))  # connect 1 s + read 2 s: 3 s at most
+    assert isinstance(outcome, Snooze)
+    status, error, latency = sql.execute(
+        "select status_code, error, latency_ms from webhook_deliveries where endpoint_id = %s", (endpoint,)
+    ).fetchone()
+    assert status is None and error.startswith("no answer in time") and 2500 <= latency <= 4500
