@@ -265,3 +265,37 @@ from unnest(array['pending', 'reserved', 'processed', 'failed', 'cancelled']) wi
 left join in_flight as i on s.status = i.status
 left join finished as f on s.status = f.status
 order by s.n;
+
+-- name: job_kind_known :one
+-- Whether `kind` is one a pause can name: a kind of invorder's (`known`), one some worker has
+-- registered, or one with jobs in the table.
+select
+    %(kind)s::text = any(%(known)s::text[])
+    or exists (
+        select 1 from queue_workers as w
+        where %(kind)s::text = any(w.kinds)
+    )
+    or exists (
+        select 1 from jobs as j
+        where j.kind = %(kind)s::text
+    ) as known;
+
+-- name: pause_job_kind :execrows
+-- Pauses a kind; pausing a paused kind changes nothing (no row).
+insert into paused_job_kinds (kind, paused_by)
+values (%(kind)s, %(actor)s)
+on conflict (kind) do nothing;
+
+-- name: resume_job_kind :execrows
+-- Resumes a kind; resuming a kind that is not paused changes nothing (no row).
+delete from paused_job_kinds
+where kind = %(kind)s;
+
+-- name: list_paused_job_kinds :many
+-- The paused kinds, who paused them and when.
+select
+    kind,
+    paused_at,
+    paused_by
+from paused_job_kinds
+order by kind;

@@ -35,14 +35,19 @@ select pg_notify('invorder_jobs', %(kind)s);
 -- name: claim_jobs :many
 -- Leases up to `limit` ready jobs to `owner`. SKIP LOCKED lets any number of workers claim at
 -- once without waiting on each other; the materialized CTE keeps the update to exactly the
--- rows chosen (jobs_claim_idx serves the order).
+-- rows chosen (jobs_claim_idx serves the order). Kinds an operator paused (paused_job_kinds)
+-- are left out: the worker's kinds minus those, worked out once per claim.
 with next_jobs as materialized (
     select id
     from jobs
     where
         status = 'ready'
         and run_after <= now()
-        and kind = any(%(kinds)s::text[])
+        and kind = any(array(
+            select k.kind from unnest(%(kinds)s::text[]) as k (kind)
+            except
+            select p.kind from paused_job_kinds as p
+        ))
     order by priority, run_after, id
     limit %(limit)s
     for update skip locked

@@ -156,6 +156,12 @@ def stats(as_json: bool) -> None:
         f" {hooks.disabled_endpoints} disabled"
     )
 
+    if result.paused:
+        console.print(
+            "Paused kinds (no worker claims them): "
+            + ", ".join(f"{p.kind} (by {p.paused_by}, {when(p.paused_at)})" for p in result.paused)
+        )
+
     if result.stuck:
         stuck = Table(title="Stuck jobs", title_justify="left")
         for column in ("id", "kind", "status", "for", "reason", "last error"):
@@ -167,6 +173,38 @@ def stats(as_json: bool) -> None:
         console.print("Stuck jobs: none")
     if result.recent_failures:
         _print_failures(console, result.recent_failures)
+
+
+@jobs.command()
+@click.argument("kind")
+@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@json_option
+def pause(kind: str, actor: str | None, as_json: bool) -> None:
+    """Stop every worker claiming jobs of KIND (those running finish); stored in the database."""
+    _pause_or_resume(kind, paused=True, actor=actor, as_json=as_json)
+
+
+@jobs.command()
+@click.argument("kind")
+@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@json_option
+def resume(kind: str, actor: str | None, as_json: bool) -> None:
+    """Let workers claim jobs of KIND again."""
+    _pause_or_resume(kind, paused=False, actor=actor, as_json=as_json)
+
+
+def _pause_or_resume(kind: str, *, paused: bool, actor: str | None, as_json: bool) -> None:
+    from invorder.job_kinds import INVORDER_JOB_KINDS
+
+    result = run_with_pool(
+        lambda pool: admin.set_kind_paused(
+            pool, kind, paused=paused, actor=actor or default_actor(), known_kinds=INVORDER_JOB_KINDS
+        )
+    )
+    if as_json:
+        echo_json({"data": result})
+        return
+    click.echo(f"job kind {kind} is {'paused' if result.paused else 'running'}")
 
 
 def _print_failures(console: Console, failures: list[admin.FailureRow]) -> None:

@@ -156,3 +156,12 @@ def test_dashboard_is_not_in_the_openapi_schema(client: Any) -> None:
     paths = client.get("/schema/openapi.json").json()["paths"]
     assert "/dashboard" not in paths
     assert any(p.startswith("/api/v1/") for p in paths)
+
+
+def test_dashboard_shows_the_paused_job_kinds(client: Any, sql: Any) -> None:
+    assert text_of(client.get("/dashboard").text, "kinds-paused") == "0"
+    assert client.post("/api/v1/ops/kinds/deliver_webhook/pause").status_code == 200
+    page = client.get("/dashboard").text
+    assert text_of(page, "kinds-paused") == "1"
+    assert "deliver_webhook" in page
+    assert [r[0] for r in sql.execute("select kind from paused_job_kinds").fetchall()] == ["deliver_webhook"]

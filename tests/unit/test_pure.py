@@ -59,3 +59,13 @@ def test_order_request_hash_ignores_line_order_and_sees_changes() -> None:
     assert a == NewOrder({3: 4, 1: 2}, "c").request_hash()
     assert a != NewOrder({1: 2, 3: 5}, "c").request_hash()
     assert a != NewOrder({1: 2, 3: 4}, None).request_hash()
+
+
+def test_the_known_job_kinds_are_the_kinds_the_workers_register() -> None:
+    from invorder.job_kinds import INVORDER_JOB_KINDS
+    from invorder.settings import load_settings
+    from invorder.workers import invorder_registry, payment_gateway
+
+    settings = load_settings(environ={})
+    registry, _ = invorder_registry(settings, payment_gateway(settings))
+    assert tuple(registry.kinds) == INVORDER_JOB_KINDS

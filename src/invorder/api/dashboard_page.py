@@ -197,6 +197,16 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
             tone="bad" if hooks.disabled_endpoints else "",
         ),
     ]
+    paused = ", ".join(p.kind for p in stats.paused)
+    cards.append(
+        _card(
+            "Job kinds paused",
+            len(stats.paused),
+            testid="kinds-paused",
+            sub=paused or "none: every kind is claimed",
+            tone="bad" if stats.paused else "",
+        )
+    )
     return tag("div", cards, class_="cards")
 
 

@@ -98,7 +98,12 @@ async def _database_metrics(pool: Any) -> bytes:
     )
     endpoints.add_metric(["enabled"], hooks.enabled_endpoints)
     endpoints.add_metric(["disabled"], hooks.disabled_endpoints)
-    return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, up])
+    paused = GaugeMetricFamily(
+        "invorder_queue_kind_paused", "1 for each job kind an operator paused (no worker claims it).", labels=["kind"]
+    )
+    for p in stats.paused:
+        paused.add_metric([p.kind], 1)
+    return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, paused, up])
 
 
 def _render(families: list[Metric]) -> bytes:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from msgspec import Meta
 
 from invorder.access import keys
@@ -15,6 +15,7 @@ from invorder.api.access import needs, principal_of
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.api.strict_body import whole
 from invorder.errors import BadRequest, FieldError
+from invorder.job_kinds import INVORDER_JOB_KINDS
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
 
@@ -67,6 +68,14 @@ class JobPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class KindPauseMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: admin.KindPause
+
+
+KindPath = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_.:-]{0,99}$", description="a job kind")]
+
+
 class ActionMessage(msgspec.Struct, frozen=True):
     message: str
     data: admin.ActionResult
@@ -117,6 +126,27 @@ class OpsController(Controller):
     ) -> ActionMessage:
         result = await admin.retry_jobs(pool, list(data.ids), actor=actor_of(request, x_actor))
         return ActionMessage(_summary("retried", result), result)
+
+    @post("/kinds/{kind:str}/pause", status_code=200, **needs("ops", 400, 404))
+    async def pause_kind(
+        self, kind: KindPath, pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
+    ) -> KindPauseMessage:
+        """No worker claims jobs of `kind` from now on; those running finish. Stored in the
+        database: it outlives every process. Pausing a paused kind changes nothing."""
+        result = await admin.set_kind_paused(
+            pool, kind, paused=True, actor=actor_of(request, x_actor), known_kinds=INVORDER_JOB_KINDS
+        )
+        return KindPauseMessage(f"Job kind {kind} paused", result)
+
+    @post("/kinds/{kind:str}/resume", status_code=200, **needs("ops", 400, 404))
+    async def resume_kind(
+        self, kind: KindPath, pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
+    ) -> KindPauseMessage:
+        """Workers claim jobs of `kind` again (they are woken at once)."""
+        result = await admin.set_kind_paused(
+            pool, kind, paused=False, actor=actor_of(request, x_actor), known_kinds=INVORDER_JOB_KINDS
+        )
+        return KindPauseMessage(f"Job kind {kind} resumed", result)
 
     @post("/jobs/cancel", status_code=200, **needs("ops", 400))
     async def cancel_jobs(

@@ -1,5 +1,6 @@
 """Job administration for operators: queue statistics, listing and reading jobs, and the
-actions (retry, cancel, purge), each recorded in `job_admin_actions` with who and when.
+actions (retry, cancel, purge, pause and resume a kind), each recorded in `job_admin_actions`
+with who and when.
 The CLI (`invorder jobs`) and the ops API call these; neither holds SQL of its own."""
 
 from __future__ import annotations
@@ -134,14 +135,28 @@ class WebhookStatsRow(msgspec.Struct, frozen=True):
     disabled_endpoints: int
 
 
+class PausedKindRow(msgspec.Struct, frozen=True):
+    kind: str
+    paused_at: datetime
+    paused_by: str
+
+
+class KindPause(msgspec.Struct, frozen=True):
+    """What pause and resume answer: the kind, and whether it is paused now."""
+
+    kind: str
+    paused: bool
+
+
 class QueueGauges(msgspec.Struct, frozen=True):
     """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status,
-    webhook deliveries."""
+    webhook deliveries, paused kinds."""
 
     queues: list[QueueDepthRow]
     workers: list[WorkerRow]
     orders: list[OrderPipelineRow]
     webhooks: WebhookStatsRow
+    paused: list[PausedKindRow]
 
 
 class QueueStats(msgspec.Struct, frozen=True):
@@ -152,6 +167,7 @@ class QueueStats(msgspec.Struct, frozen=True):
     throughput: list[ThroughputRow]
     orders: list[OrderPipelineRow]
     webhooks: WebhookStatsRow
+    paused: list[PausedKindRow]
     stuck: list[StuckJobRow]
     recent_failures: list[FailureRow]
 
@@ -175,6 +191,7 @@ async def _read_gauges(conn: db.Conn) -> QueueGauges:
         workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
         orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
         webhooks=await db.one(conn, Q.webhook_stats, WebhookStatsRow) or WebhookStatsRow(0, 0, 0, 0, 0),
+        paused=await db.many(conn, Q.list_paused_job_kinds, PausedKindRow),
     )
 
 
@@ -196,6 +213,7 @@ async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: in
             throughput=await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=throughput_minutes),
             orders=gauges.orders,
             webhooks=gauges.webhooks,
+            paused=gauges.paused,
             stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
             recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
         )
@@ -333,3 +351,37 @@ def parse_duration(text: str) -> float:
             f"{text!r} is not a duration (e.g. 90s, 15m, 12h, 7d)", [FieldError("older_than", "not a duration")]
         ) from None
     return seconds  # its range is purge_jobs' to check, the one place the bound matters
+
+
+class _Known(msgspec.Struct, frozen=True):
+    known: bool
+
+
+async def set_kind_paused(
+    pool: Any, kind: str, *, paused: bool, actor: str, known_kinds: tuple[str, ...] = ()
+) -> KindPause:
+    """Pause or resume `kind`: no worker claims a paused kind's jobs (those running finish).
+    Doing it twice is a no-op (recorded as affecting nothing); a kind no one knows (not in
+    `known_kinds`, registered by no worker, with no job) is a 404."""
+    action = "pause" if paused else "resume"
+    async with db.transaction(pool) as conn:
+        found = await db.one(conn, Q.job_kind_known, _Known, kind=kind, known=list(known_kinds))
+        if found is None or not found.known:
+            raise NotFound(f"no job kind {kind!r}", [FieldError("kind", "no such job kind")])
+        if paused:
+            changed = await db.execute(conn, Q.pause_job_kind, kind=kind, actor=actor)
+        else:
+            changed = await db.execute(conn, Q.resume_job_kind, kind=kind)
+        if not paused and changed:
+            await notify_workers(conn, kind)  # its waiting jobs are claimable again
+        await db.execute(
+            conn,
+            Q.record_job_admin_action,
+            actor=actor,
+            action=action,
+            job_ids=[],
+            affected=changed,
+            details=Jsonb({"kind": kind}),
+        )
+    log.info("%s: %s job kind %s%s", actor, action, kind, "" if changed else " (no change)")
+    return KindPause(kind, paused)
