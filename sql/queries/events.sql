@@ -15,7 +15,8 @@ with page as (
     from event_commits as c
     inner join events as e on c.xid = e.xid
     where
-        (c.seq, e.id) > (%(after_seq)s::bigint, %(after_id)s::bigint)
+        c.seq >= %(after_seq)s::bigint  -- a range on event_commits_seq_key; the pair decides
+        and (c.seq, e.id) > (%(after_seq)s::bigint, %(after_id)s::bigint)
         and (%(type)s::text is null or e.type = %(type)s::text)
         and (%(client_id)s::bigint is null or e.client_id is null or e.client_id = %(client_id)s::bigint)
     order by c.seq, e.id
