@@ -77,18 +77,10 @@ class WebhookEndpointOut(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class WebhookEndpointWithSecretOut(msgspec.Struct, frozen=True):
+class WebhookEndpointWithSecretOut(WebhookEndpointOut, frozen=True):
     """An endpoint just made or given a new secret: `secret` signs its deliveries (Standard
     Webhooks), and is not shown again."""
 
-    id: int
-    url: str
-    events: list[str]
-    description: str | None
-    enabled: bool
-    disabled_reason: str | None
-    created_at: datetime
-    updated_at: datetime
     secret: str
 
 

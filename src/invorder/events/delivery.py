@@ -276,7 +276,6 @@ class WebhookDeliverer:
     async def _send(self, row: _ToDeliver) -> _Answer:
         assert row.url is not None and row.secret is not None and row.type is not None
         assert row.event_id is not None and row.event_created_at is not None and row.data is not None
-        started = time.perf_counter()
         try:
             addresses = await self._check(row.url)
         except UnsafeWebhookURL as exc:
