@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,12 @@ def simulator_charges(data_file: Any) -> list[tuple[str, str, int]]:
 
     with sqlite3.connect(data_file) as conn:
         return [tuple(r) for r in conn.execute("select reference, status, amount_cents from charges")]  # type: ignore[misc]
+
+
+def double_charges(charges: list[tuple[str, str, int]]) -> int:
+    """Orders charged more than once (succeeded charges past the first), for the chaos figures."""
+    per_order = Counter(reference for reference, status, _ in charges if status == "succeeded")
+    return sum(count - 1 for count in per_order.values() if count > 1)
 
 
 def check_payments(sql: Any, charges: list[tuple[str, str, int]]) -> None:

@@ -223,12 +223,13 @@ def inventory_import(file: Path) -> None:
 
     from invorder.catalog.inventory import on_restock
     from invorder.catalog.stock_import import render_text, run_stock_import
+    from invorder.db import connect_options
     from invorder.orders.placement import wake_orders_waiting_for
 
     settings = setup()
     on_restock(wake_orders_waiting_for)  # restocked products wake the orders waiting for them, as in the API
     with database_url(settings) as url:
-        report = asyncio.run(run_stock_import(url, file))
+        report = asyncio.run(run_stock_import(url, file, connect_options(settings)))
     click.echo(render_text(report))
     sys.exit(report.exit_code)
 
@@ -260,17 +261,20 @@ def migrate_up_command() -> None:
 
     settings = setup()
     with database_url(settings) as url:
-        _run_dbmate_step(lambda: migrate_up(url))
+        # With a pooler in front, the direct session: the migration lock is a session's.
+        direct = settings.listen_database_url or url
+        _run_dbmate_step(lambda: migrate_up(direct))
 
 
 @migrate.command("status")
 def migrate_status_command() -> None:
     """List applied and pending migrations."""
-    from invorder.migrate import migration_status
+    from invorder.migrate import migration_status, writable_server_url
 
     settings = setup()
     with database_url(settings) as url:
-        _run_dbmate_step(lambda: migration_status(url))
+        direct = settings.listen_database_url or url
+        _run_dbmate_step(lambda: migration_status(writable_server_url(direct)))
 
 
 @migrate.command("new")

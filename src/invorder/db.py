@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+import math
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -13,9 +15,10 @@ import psycopg
 from psycopg import AsyncConnection, AsyncCopy
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from invorder.errors import BadRequest, Conflict, FieldError, InvalidInput, InvorderError, NotFound, Unavailable
+from invorder.settings import Settings
 from invorder.sql import Query
 
 log = logging.getLogger(__name__)
@@ -68,17 +71,61 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def open_pool(url: str, *, min_size: int = 2, max_size: int = 10, name: str = "invorder") -> AsyncConnectionPool[Conn]:
-    """A pool that is not open yet; the caller opens it (`await pool.open(wait=True)`) and closes it."""
-    return AsyncConnectionPool(
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """What every connection of invorder's is opened with, pooled or direct: libpq's
+    `connect_timeout` (per host of a multi-host URL, so a dead host is passed by in bounded
+    time), and no server-side prepared statements when a transaction-mode pooler is in front
+    (the next transaction may land on another server connection, where they do not exist)."""
+    options: dict[str, Any] = {"connect_timeout": max(1, math.ceil(settings.db_connect_timeout_s))}
+    if settings.db_pooler == "transaction":
+        options["prepare_threshold"] = None
+    return options
+
+
+def open_pool(
+    url: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+    min_size: int = 2,
+    max_size: int = 10,
+    name: str = "invorder",
+    wait_s: float = 30.0,
+    lock_timeout_s: float | None = None,
+    statement_timeout_s: float | None = None,
+) -> AsyncConnectionPool[Conn]:
+    """A pool that is not open yet; the caller opens it (`await pool.open(wait=True)`) and closes it.
+
+    `options` are `connect_options(settings)` (every process passes them). `wait_s` is the longest wait for a connection
+    (then `PoolTimeout`). With `lock_timeout_s`/`statement_timeout_s`, each `transaction()` on
+    this pool sets its own `lock_timeout` and `statement_timeout`, in the round trip of its
+    BEGIN: `set local`, which holds through a transaction-mode pooler too."""
+    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
+        timeout=wait_s,
         check=check_connection_unbroken,
-        kwargs={"application_name": name, "autocommit": True},  # transactions are explicit: see transaction()
+        # transactions are explicit: see transaction()
+        kwargs={"application_name": name, "autocommit": True, **(options or {})},
     )
+    begin = "begin"
+    if lock_timeout_s is not None:
+        begin += f"; set local lock_timeout = '{_ms(lock_timeout_s)}ms'"
+    if statement_timeout_s is not None:
+        begin += f"; set local statement_timeout = '{_ms(statement_timeout_s)}ms'"
+    if begin != "begin":
+        _BEGIN[pool] = begin
+    return pool
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+# The statement that opens a transaction on a pool, when it is more than "begin".
+_BEGIN: weakref.WeakKeyDictionary[AsyncConnectionPool[Conn], str] = weakref.WeakKeyDictionary()
 
 
 async def check_connection_unbroken(conn: Conn) -> None:
@@ -106,10 +153,11 @@ async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
     still on the way when the connection was handed out), BEGIN fails before anything of the
     caller's has run, so another connection is taken (the pool throws the closed one away)."""
     with _domain_errors():
+        begin = _BEGIN.get(pool, "begin")
         for attempt in range(1, _BEGIN_ATTEMPTS + 1):
             async with pool.connection() as conn:
                 try:
-                    await conn.execute("begin")
+                    await conn.execute(begin)
                 except psycopg.OperationalError:
                     if conn.closed and attempt < _BEGIN_ATTEMPTS:
                         log.info("a pooled connection had been closed by the server; taking another")
@@ -165,6 +213,38 @@ def _domain_errors() -> Iterator[None]:
         raise Unavailable(
             "this feature needs a database migration that has not been applied yet (invorder migrate up)"
         ) from exc
+
+
+def unavailable_from(exc: psycopg.Error) -> Unavailable | None:
+    """The 503 for a database failure that a later try may not meet: the database unreachable,
+    restarting or failing over, no pooled connection free in time, a lock or a statement past
+    its timeout. None for any other error (a bug, which stays a 500).
+
+    When a connection is lost during a transaction, its outcome is unknown; the detail says
+    how to find out without doing it twice."""
+    if isinstance(exc, PoolTimeout):
+        return Unavailable("no database connection came free in time: the service is overloaded", retry_after_s=1)
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return Unavailable(
+            "the data this request needs is locked by other work past the lock timeout; nothing was changed",
+            retry_after_s=1,
+        )
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return Unavailable("the database took longer than the statement timeout; nothing was changed", retry_after_s=2)
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return Unavailable("the database is read-only (a failover in progress)", retry_after_s=2)
+    if isinstance(exc, psycopg.errors.TransactionRollback):  # deadlock, serialization failure
+        return Unavailable("the request ran into concurrent work; nothing was changed", retry_after_s=1)
+    if isinstance(exc, psycopg.OperationalError):
+        return Unavailable(LOST_CONNECTION, retry_after_s=2)
+    return None
+
+
+LOST_CONNECTION = (
+    "the database is unreachable, restarting or failing over. If this request changed something, its"
+    " outcome is unknown: send it again with the same Idempotency-Key to get the order it placed, or have"
+    " it placed"
+)
 
 
 async def one(conn: Conn, query: Query, row: type[T], **params: Any) -> T | None:

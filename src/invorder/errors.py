@@ -27,6 +27,11 @@ class InvorderError(Exception):
     def __str__(self) -> str:
         return self.detail
 
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers of the answer that carries this error."""
+        return self.headers
+
 
 class BadRequest(InvorderError):
     """Malformed input the schema refuses too (Litestar's own 400s share this slug)."""
@@ -87,7 +92,17 @@ class Forbidden(InvorderError):
     slug = "forbidden"
 
 
+@dataclass
 class Unavailable(InvorderError):
+    """The request could not be served now and may be sent again: its answer says when, in
+    `Retry-After` (delay-seconds, 1-30)."""
+
+    retry_after_s: int = 5
+
     status = 503
     title = "Service unavailable"
     slug = "unavailable"
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return {**self.headers, "Retry-After": str(min(30, max(1, self.retry_after_s)))}

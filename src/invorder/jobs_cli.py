@@ -40,7 +40,7 @@ def run_with_pool(fn: Callable[[Any], Awaitable[T]]) -> T:
     settings = setup()
 
     async def go(url: str) -> T:
-        pool = db.open_pool(url, min_size=1, max_size=2, name="invorder-jobs-cli")
+        pool = db.open_pool(url, options=db.connect_options(settings), min_size=1, max_size=2, name="invorder-jobs-cli")
         await pool.open(wait=True, timeout=30)
         try:
             return await fn(pool)

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from invorder.settings import Settings, load_settings
 from invorder.sql import sql_dir
@@ -119,6 +120,7 @@ def migrate_up(
     dropped: what a `create index concurrently` interrupted half-way leaves behind, and what
     its `if not exists` would otherwise keep."""
     retry = retry or LockRetry.from_settings(load_settings())
+    url = writable_server_url(url)
     if not _database_exists(url):
         run_dbmate(url, "create")
     output: list[str] = []
@@ -190,6 +192,68 @@ def _drop_invalid_leftovers(conn: psycopg.Connection[tuple[object, ...]], url: s
         conn.execute(sql.SQL("drop index concurrently if exists {}").format(index))
 
 
+# libpq parameters that choose among several hosts: dbmate (lib/pq) knows none of them, and
+# the URL handed to it names one host, already chosen.
+_HOST_CHOICE_PARAMS = ("target_session_attrs", "load_balance_hosts")
+
+
+def writable_server_url(url: str) -> str:
+    """`url` pointing at its one writable server: migrations write, and dbmate takes one host.
+
+    A multi-host `url` (`postgresql://a,b/db?target_session_attrs=read-write`, or `host=a,b`)
+    is resolved to the host libpq chose, as a single-host URL. A server in recovery (a
+    standby) is refused with a message that says what to do, before dbmate runs."""
+    params = conninfo_to_dict(url)
+    multi_host = "," in str(params.get("host") or "") or any(k in params for k in _HOST_CHOICE_PARAMS)
+    try:
+        conn = _connect_to_server(url)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(
+            f"invorder migrate: no writable PostgreSQL server answers at {_hosts(params)}: {str(exc).strip()}\n"
+            "Migrations run on the primary: list every host in DATABASE_URL with"
+            " target_session_attrs=read-write (or point it at the primary)."
+        ) from exc
+    with conn:
+        in_recovery = conn.execute("select pg_is_in_recovery()").fetchone()
+        host, port = conn.info.host, conn.info.port
+    if in_recovery and in_recovery[0]:
+        raise SystemExit(
+            f"invorder migrate: the server at {host}:{port} is read-only (a standby in recovery); migrations"
+            " run on the primary. Point DATABASE_URL at the primary, or list every host with"
+            " target_session_attrs=read-write."
+        )
+    if not multi_host:
+        return url
+    chosen = {k: v for k, v in params.items() if k not in _HOST_CHOICE_PARAMS}
+    chosen.update(host=host, port=str(port))
+    query = {k: str(v) for k, v in chosen.items() if k not in ("user", "password", "host", "port", "dbname")}
+    user = quote(str(chosen.get("user", "")), safe="")
+    password = chosen.get("password")
+    userinfo = f"{user}:{quote(str(password), safe='')}@" if password is not None else (f"{user}@" if user else "")
+    if host.startswith("/"):  # a Unix socket directory
+        query.update(host=host, port=str(port))
+        netloc = userinfo
+    else:
+        netloc = f"{userinfo}[{host}]:{port}" if ":" in host else f"{userinfo}{host}:{port}"
+    database = quote(str(chosen.get("dbname", "")), safe="")
+    return urlunsplit(("postgresql", netloc, "/" + database, urlencode(query), ""))
+
+
+def _connect_to_server(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection to the server(s) of `url`: to its database, or to `postgres` on the same
+    server when that database is not created yet."""
+    try:
+        return psycopg.connect(url, connect_timeout=10, autocommit=True)
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        return psycopg.connect(url, dbname="postgres", connect_timeout=10, autocommit=True)
+
+
+def _hosts(params: Mapping[str, object]) -> str:
+    return str(params.get("host") or "the default host")
+
+
 def migrate_before(url: str, version: str) -> str:
     """Create the database if needed and apply only the migrations older than `version`: the
     schema a live system has just before `version` is deployed (for rehearsals and tests)."""
@@ -217,9 +281,14 @@ def migration_status(url: str) -> str:
     return run_dbmate(url, "status").stdout
 
 
+def migration_versions(migrations: Path | None = None) -> list[str]:
+    """The versions of the migration files, oldest first."""
+    return sorted(p.name.split("_", 1)[0] for p in (migrations or migrations_dir()).glob("*.sql"))
+
+
 def pending_migrations(url: str, *, migrations: Path | None = None) -> list[str]:
     """Versions of migration files not yet applied (empty when the schema is current)."""
-    versions = sorted(p.name.split("_", 1)[0] for p in (migrations or migrations_dir()).glob("*.sql"))
+    versions = migration_versions(migrations)
     with psycopg.connect(url) as conn:
         exists = conn.execute("select to_regclass('public.schema_migrations') is not null").fetchone()
         if not exists or not exists[0]:

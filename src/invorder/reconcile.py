@@ -403,7 +403,9 @@ def payments_client(settings: Settings) -> PaymentsClient:
 
 async def run_reconcile(settings: Settings, database_url: str, *, repair: bool) -> Report:
     """One reconciliation with a pool and a provider client of its own (the CLI's entry point)."""
-    pool = db.open_pool(database_url, min_size=1, max_size=2, name="invorder-reconcile")
+    pool = db.open_pool(
+        database_url, options=db.connect_options(settings), min_size=1, max_size=2, name="invorder-reconcile"
+    )
     await pool.open(wait=True, timeout=30)
     try:
         async with payments_client(settings) as payments:

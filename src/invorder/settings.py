@@ -16,6 +16,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     except the three conventional names in `_PLAIN_NAMES`."""
 
     database_url: str | None = None
+    # a direct session (never through a transaction-mode pooler): where workers LISTEN and
+    # where migrations run; unset: DATABASE_URL
+    listen_database_url: str | None = None
+    # "transaction" when PgBouncer (transaction mode) sits in front: no server-side prepares
+    db_pooler: str = ""
+    # libpq's connect_timeout for every connection, per host of a multi-host DATABASE_URL
+    db_connect_timeout_s: float = 3.0
     data_dir: str = ".invorder"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -23,6 +30,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     pool_min_size: int = 2
     pool_max_size: int = 10
+    # the API's bounds, so every request is answered (with its result or a 503) within about
+    # api_request_timeout_s: the wait for a pooled connection, and each transaction's
+    # statement_timeout and lock_timeout
+    api_request_timeout_s: float = 9.0
+    api_pool_timeout_s: float = 3.0
+    api_statement_timeout_s: float = 5.0
+    api_lock_timeout_s: float = 2.0
     redis_url: str | None = None
     # the optional Redis read cache (catalog/cache.py): entry lifetime (0 turns the cache off),
     # the longest wait for Redis, and how long to leave Redis alone after it failed
@@ -84,6 +98,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_max_s: float = 6 * 3600.0
     webhook_retry_window_s: float = 3 * 86400.0  # past it a delivery is given up and its endpoint disabled
     webhook_max_in_flight: int = 64  # deliveries a worker process has in flight at once
+
+    def __post_init__(self) -> None:
+        if self.db_pooler not in ("", "transaction"):
+            raise msgspec.ValidationError(
+                f"INVORDER_DB_POOLER is {self.db_pooler!r}: leave it unset, or set 'transaction'"
+                " (PgBouncer in transaction mode)"
+            )
+
+    @property
+    def direct_database_url(self) -> str | None:
+        """The URL of a direct session: INVORDER_LISTEN_DATABASE_URL, else DATABASE_URL."""
+        return self.listen_database_url or self.database_url
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from invorder import db
 from invorder.events.delivery import WebhookDeliverer, register_delivery_handler
 from invorder.events.feed import register_event_handlers, seed_prune_job
 from invorder.gc_tuning import tune_gc_for_service
@@ -76,6 +77,8 @@ async def run_invorder_worker(settings: Settings, database_url: str, *, drain: b
             database_url=database_url,
             config=worker_config(settings, drain=drain),
             pool_max_size=pool_size,
+            connect_options=db.connect_options(settings),
+            direct_url=settings.listen_database_url,
             # A draining worker (benchmarks, scripts) leaves no periodic job behind.
             on_start=() if drain else (seed,),
         )

@@ -23,7 +23,7 @@ from invorder.api.events import EventController
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
-from invorder.api.middleware import request_logging_middleware
+from invorder.api.middleware import request_deadline_middleware, request_logging_middleware
 from invorder.api.openapi import openapi_config
 from invorder.api.ops import OpsController
 from invorder.api.orders import OrderController
@@ -51,11 +51,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Bounded at each step, so a database that is away, a pool that is exhausted or a lock
+        # held elsewhere makes a 503 in time (docs/operations.md "When the database is away").
         pool = db.open_pool(
             database_url,
+            options=db.connect_options(settings),
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             name="invorder-api",
+            wait_s=settings.api_pool_timeout_s,
+            lock_timeout_s=settings.api_lock_timeout_s,
+            statement_timeout_s=settings.api_statement_timeout_s,
         )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
@@ -108,7 +114,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_logging_middleware, PROMETHEUS.middleware],
+        middleware=[
+            request_logging_middleware,
+            PROMETHEUS.middleware,
+            request_deadline_middleware(settings.api_request_timeout_s),
+        ],
         cors_config=cors,
         openapi_config=openapi_config(),
         logging_config=None,

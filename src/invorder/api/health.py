@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
-from invorder.api.deps import PoolDep, SettingsDep
-from invorder.migrate import pending_migrations
+from invorder.api.deps import PoolDep
+from invorder.migrate import migration_versions
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -25,15 +23,28 @@ async def healthz() -> Health:
 @get(
     "/readyz",
     tags=["health"],
-    responses={503: ResponseSpec(Health, description="The database does not answer, or a migration is pending")},
+    responses={
+        503: ResponseSpec(
+            Health, description="No writable database answers (down, restarting, a standby), or a migration is pending"
+        )
+    },
 )
-async def readyz(pool: PoolDep, settings: SettingsDep) -> Response[Health]:
+async def readyz(pool: PoolDep) -> Response[Health]:
+    """Ready when a pooled connection answers within 2 s, on a writable server (not a standby
+    in recovery), whose schema has every migration of this code."""
     try:
         async with pool.connection(timeout=2) as conn:
-            await conn.execute("select 1")
-        pending = await asyncio.to_thread(pending_migrations, settings.database_url or "")
+            cur = await conn.execute("select pg_is_in_recovery(), to_regclass('public.schema_migrations') is not null")
+            in_recovery, migrated_once = await cur.fetchone() or (True, False)
+            applied: set[str] = set()
+            if migrated_once:
+                cur = await conn.execute("select version from schema_migrations")
+                applied = {str(row[0]) for row in await cur.fetchall()}
     except Exception as exc:
-        return Response(Health("unavailable", f"database: {exc}"), status_code=503)
+        return Response(Health("unavailable", f"database: {str(exc).strip() or type(exc).__name__}"), status_code=503)
+    if in_recovery:
+        return Response(Health("unavailable", "database: the server is a read-only standby"), status_code=503)
+    pending = [version for version in migration_versions() if version not in applied]
     if pending:
         return Response(Health("unavailable", f"migrations not applied: {', '.join(pending)}"), status_code=503)
     return Response(Health("ok"))

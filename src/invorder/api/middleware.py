@@ -1,15 +1,28 @@
-"""Request logging: method, path, status and duration per request, with an `X-Request-ID`."""
+"""Request middleware: logging (method, path, status and duration, with an `X-Request-ID`),
+and the deadline that answers every request in bounded time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
+import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
+from invorder.api.problems import PROBLEM_JSON, TYPE_BASE, Problem
 from invorder.logs import log_context
 
 log = logging.getLogger("invorder.access")
@@ -49,3 +62,75 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
             )
 
     return middleware
+
+
+# The answer of a request cut off at its deadline (a 503, like every database failure).
+_DEADLINE_RETRY_AFTER_S = 2
+_DEADLINE_KEY = "invorder.deadline"
+
+
+def request_deadline_middleware(timeout_s: float) -> Any:
+    """Answer 503 (with Retry-After) to a request not answered within `timeout_s`: whatever the
+    database does (a commit waiting on a standby that went away, a connection that hangs), no
+    client waits longer. The handler is cancelled, which cancels its query; a transaction cut
+    off this way has an unknown outcome, which the detail says. A handler that waits on
+    purpose (`GET /orders/{id}?wait=S`) extends its own deadline with `extend_deadline`."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            started = False
+
+            async def send_wrapper(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                await send(message)
+
+            try:
+                async with asyncio.timeout(timeout_s) as deadline:
+                    scope.setdefault("state", {})[_DEADLINE_KEY] = deadline
+                    await app(scope, receive, send_wrapper)
+            except TimeoutError:
+                log.warning("%s %s cut off at its deadline (%gs)", scope["method"], scope["path"], timeout_s)
+                if not started:
+                    await _send_deadline_problem(send, timeout_s)
+
+        return middleware
+
+    return factory
+
+
+def extend_deadline(scope: Scope, seconds: float) -> None:
+    """Give the request in `scope` `seconds` more before its deadline."""
+    deadline: asyncio.Timeout | None = scope.get("state", {}).get(_DEADLINE_KEY)
+    if deadline is not None and (when := deadline.when()) is not None:
+        deadline.reschedule(when + seconds)
+
+
+async def _send_deadline_problem(send: Send, timeout_s: float) -> None:
+    body = msgspec.json.encode(
+        Problem(
+            type=TYPE_BASE + "unavailable",
+            title="Service unavailable",
+            status=503,
+            detail=(
+                f"no answer within {timeout_s:g}s: the database is slow or away. If this request changed"
+                " something, its outcome is unknown: send it again with the same Idempotency-Key"
+            ),
+        )
+    )
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(_DEADLINE_RETRY_AFTER_S).encode()),
+        ],
+    }
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(start)
+    await send(end)

@@ -23,6 +23,7 @@ from invorder.api.deps import (
     provide_placer,
     provide_principal,
 )
+from invorder.api.middleware import extend_deadline
 from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import model, placement
 from invorder.orders.model import OrderItemRow, OrderRow
@@ -215,6 +216,7 @@ class OrderController(Controller):
     @get("/{order_id:int}", **needs("orders:read", 400, 404))
     async def get_order(
         self,
+        request: Request[Any, Any, Any],
         order_id: PathId,
         pool: PoolDep,
         settings: SettingsDep,
@@ -228,9 +230,9 @@ class OrderController(Controller):
         ] = None,
     ) -> OrderOut:
         if wait:
-            order, items = await placement.wait_for_final(
-                pool, order_id, min(wait, settings.order_wait_max_s), viewer=viewer(principal)
-            )
+            wait_s = min(wait, settings.order_wait_max_s)
+            extend_deadline(request.scope, wait_s)  # the wait asked for is not the database's delay
+            order, items = await placement.wait_for_final(pool, order_id, wait_s, viewer=viewer(principal))
         else:
             order, items = await placement.get_order(pool, order_id, viewer=viewer(principal))
         return order_out(order, items)

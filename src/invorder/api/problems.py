@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from invorder.db import unavailable_from
 from invorder.errors import InvorderError
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,10 @@ PROBLEM_MEANINGS = {
     409: "Conflicts with the current state (a duplicate, stock reserved, an order past cancelling)",
     412: "If-Match names a version other than the current one",
     422: "Well formed but refused: it names what does not exist, or reuses an Idempotency-Key",
-    503: "The database is unreachable or not migrated yet; retry later",
+    503: (
+        "The database is unreachable, failing over or not migrated yet, or too busy: retry after"
+        " Retry-After seconds (with the same Idempotency-Key for an order)"
+    ),
 }
 
 
@@ -84,7 +89,7 @@ def handle_invorder_error(_: Request[Any, Any, Any], exc: InvorderError) -> Resp
         exc.detail,
         exc.slug,
         [ProblemFieldError(e.field, e.message) for e in exc.errors],
-        headers=exc.headers or None,
+        headers=exc.response_headers or None,
     )
 
 
@@ -117,6 +122,16 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return problem(status, title, exc.detail, slug, headers=exc.headers)
 
 
+def handle_database_error(request: Request[Any, Any, Any], exc: psycopg.Error) -> Response[Problem]:
+    """A database failure that a later try may not meet is a 503 with Retry-After (the
+    database away, the pool exhausted, a lock or statement timeout); anything else is a bug."""
+    unavailable = unavailable_from(exc)
+    if unavailable is None:
+        return handle_unexpected(request, exc)
+    log.warning("503 on %s %s: %s", request.method, request.url.path, str(exc).strip() or type(exc).__name__)
+    return handle_invorder_error(request, unavailable)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -130,5 +145,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     InvorderError: handle_invorder_error,
     HTTPException: handle_http_exception,
+    psycopg.Error: handle_database_error,
     Exception: handle_unexpected,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,10 @@ async def import_stock(pool: Any, path: Path) -> ImportReport:
     return report
 
 
-async def run_stock_import(database_url: str, path: Path) -> ImportReport:
-    """One import with a connection pool of its own (the CLI's entry point)."""
-    pool = db.open_pool(database_url, min_size=1, max_size=1, name="invorder-stock-import")
+async def run_stock_import(database_url: str, path: Path, options: Mapping[str, Any]) -> ImportReport:
+    """One import with a connection pool of its own (the CLI's entry point); `options` are
+    `db.connect_options(settings)`."""
+    pool = db.open_pool(database_url, options=options, min_size=1, max_size=1, name="invorder-stock-import")
     await pool.open(wait=True, timeout=30)
     try:
         return await import_stock(pool, path)

@@ -14,7 +14,7 @@ import random
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +63,16 @@ class Worker:
         database_url: str,
         config: WorkerConfig,
         worker_id: str | None = None,
+        connect_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """`database_url` is a direct session (never through a transaction-mode pooler): the
+        worker LISTENs and VACUUMs there; `connect_options` are `db.connect_options(settings)`."""
         self.pool = pool
         self.registry = registry
         self.config = config
         self.id = worker_id or new_worker_id()
         self._database_url = database_url
+        self._connect_options = dict(connect_options or {})
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -401,7 +405,10 @@ class Worker:
                     dead = int(await db.scalar(conn, Q.count_dead_job_rows))
                 if dead >= cfg.vacuum_dead_rows:
                     async with await psycopg.AsyncConnection.connect(
-                        self._database_url, autocommit=True, application_name="invorder-worker-vacuum"
+                        self._database_url,
+                        autocommit=True,
+                        application_name="invorder-worker-vacuum",
+                        **self._connect_options,
                     ) as conn:
                         await db.execute(conn, Q.vacuum_jobs)
                     log.debug("vacuumed jobs (%d dead rows)", dead, extra={"worker_id": self.id})
@@ -419,7 +426,10 @@ class Worker:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self._database_url, autocommit=True, application_name="invorder-worker-listen"
+                    self._database_url,
+                    autocommit=True,
+                    application_name="invorder-worker-listen",
+                    **self._connect_options,
                 )
                 async with conn:
                     await conn.execute(f"listen {CHANNEL}")
@@ -464,12 +474,16 @@ async def run_worker(
     config: WorkerConfig,
     pool_max_size: int,
     on_start: Sequence[Callable[[Any], Awaitable[None]]] = (),
+    connect_options: Mapping[str, Any] | None = None,
+    direct_url: str | None = None,
 ) -> Worker:
-    """Open a pool, run each `on_start(pool)` (e.g. seeding periodic jobs), run a worker until
-    SIGINT/SIGTERM (or drained), close the pool."""
+    """Open a pool on `database_url`, run each `on_start(pool)` (e.g. seeding periodic jobs),
+    run a worker until SIGINT/SIGTERM (or drained), close the pool. The worker LISTENs on
+    `direct_url` (default: `database_url`)."""
     import signal
 
-    pool = db.open_pool(database_url, min_size=1, max_size=pool_max_size, name="invorder-worker")
+    options = dict(connect_options or {})
+    pool = db.open_pool(database_url, options=options, min_size=1, max_size=pool_max_size, name="invorder-worker")
     await pool.open(wait=True, timeout=30)
     try:
         for step in on_start:
@@ -477,7 +491,7 @@ async def run_worker(
     except BaseException:
         await pool.close()
         raise
-    worker = Worker(pool, registry, database_url=database_url, config=config)
+    worker = Worker(pool, registry, database_url=direct_url or database_url, config=config, connect_options=options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.stop)
