@@ -91,6 +91,7 @@ def longest_gap_s(results: list[Outcome], after: float) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.chaos
 def test_fast_restart_then_postmaster_sigkill_under_load_lose_no_order(
     private_pg: PrivatePostgres, payments_sim: LiveProcess
 ) -> None:
