@@ -74,9 +74,20 @@ def with_database(url: str, database: str) -> str:
 def connect_options(settings: Settings) -> dict[str, Any]:
     """What every connection of invorder's is opened with, pooled or direct: libpq's
     `connect_timeout` (per host of a multi-host URL, so a dead host is passed by in bounded
-    time), and no server-side prepared statements when a transaction-mode pooler is in front
+    time), TCP keepalives, and no server-side prepared statements when a transaction-mode pooler is in front
     (the next transaction may land on another server connection, where they do not exist)."""
-    options: dict[str, Any] = {"connect_timeout": max(1, math.ceil(settings.db_connect_timeout_s))}
+    options: dict[str, Any] = {
+        "connect_timeout": max(1, math.ceil(settings.db_connect_timeout_s)),
+        # A host that vanishes (a crash, a partition) sends no FIN: TCP keepalives find an idle
+        # connection dead in about 20 s, and tcp_user_timeout a statement whose bytes go
+        # unacknowledged for 15 s, instead of the kernel's defaults of hours and ~15 minutes.
+        # A long statement is not cut by them: its bytes were acknowledged.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 15_000,
+    }
     if settings.db_pooler == "transaction":
         options["prepare_threshold"] = None
     return options
