@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,9 +97,11 @@ def start_invorder(args: list[str], env: dict[str, str], log_name: str) -> LiveP
     return LiveProcess(popen, log_path)
 
 
-def start_api(env: dict[str, str]) -> LiveProcess:
+def start_api(env: dict[str, str], *, processes: int = 1) -> LiveProcess:
+    """`invorder serve` (granian, `processes` API processes) on a free port, once it answers
+    /readyz; with several, once every one of them is up."""
     port = free_port()
-    process = start_invorder(["serve", "--port", str(port)], env, "api")
+    process = start_invorder(["serve", "--port", str(port), "--processes", str(processes)], env, "api")
     process.url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -110,7 +113,40 @@ def start_api(env: dict[str, str]) -> LiveProcess:
             return False
 
     wait_until(ready, timeout=30, what="the API to be ready")
+    if processes > 1:
+        wait_until(
+            lambda: len(child_pids(process.popen.pid)) == processes,
+            timeout=30,
+            what=f"{processes} API processes",
+        )
     return process
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes `pid` started (granian's API processes, for `invorder serve`), from /proc."""
+    children: set[int] = set()
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children.update(int(c) for c in (task / "children").read_text().split())
+    except OSError:
+        pass
+    return children
+
+
+def wait_api_replaced(api: LiveProcess, before: set[int], *, processes: int, timeout: float = 60) -> set[int]:
+    """After a SIGHUP to `invorder serve`: wait until none of the API processes in `before` is
+    left and `processes` new ones serve (granian stops an old one only once its successor is
+    ready), and return the new pids."""
+
+    def replaced() -> bool:
+        if api.popen.poll() is not None:
+            raise AssertionError(f"the API exited during its rolling restart:\n{api.log()}")
+        now = child_pids(api.popen.pid)
+        return len(now) == processes and not now & before
+
+    wait_until(replaced, timeout=timeout, what="every API process to be replaced", interval=0.1)
+    return child_pids(api.popen.pid)
 
 
 def start_worker(env: dict[str, str], *, concurrency: int = 8) -> LiveProcess:
