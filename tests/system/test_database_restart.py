@@ -84,6 +84,19 @@ def post_orders_until(url: str, product_ids: list[int], stop: threading.Event) -
     return results
 
 
+def poll_readyz_until(url: str, stop: threading.Event) -> list[int | str]:
+    """GET /readyz every 50 ms until `stop`: each status, or the transport error."""
+    seen: list[int | str] = []
+    with httpx.Client(base_url=url, timeout=12) as http:
+        while not stop.is_set():
+            try:
+                seen.append(http.get("/readyz").status_code)
+            except httpx.HTTPError as exc:
+                seen.append(type(exc).__name__)
+            time.sleep(0.05)
+    return seen
+
+
 def longest_gap_s(results: list[Outcome], after: float) -> float:
     """The longest time after `after` with no 202 answered: how long the API took to recover."""
     times = sorted(r.at for r in results if r.order_id is not None and r.at >= after)
@@ -114,6 +127,9 @@ def test_fast_restart_then_postmaster_sigkill_under_load_lose_no_order(
         results: list[Outcome] = []
         load = threading.Thread(target=lambda: results.extend(post_orders_until(api.url, product_ids, stop)))
         load.start()
+        readiness: list[int | str] = []
+        probe = threading.Thread(target=lambda: readiness.extend(poll_readyz_until(api.url, stop)))
+        probe.start()
         try:
             time.sleep(2)
             first_fault = time.monotonic()
@@ -124,7 +140,11 @@ def test_fast_restart_then_postmaster_sigkill_under_load_lose_no_order(
         finally:
             stop.set()
             load.join(timeout=120)
+            probe.join(timeout=30)
 
+        # /readyz said 503 while the server was away, never anything but 200 or 503, and is 200 again.
+        assert 503 in readiness and set(readiness) <= {200, 503}, sorted(set(map(str, readiness)))
+        assert httpx.get(api.url + "/readyz", timeout=5).status_code == 200
         accepted = [r.order_id for r in results if r.order_id is not None]
         failed = [r.failure for r in results if r.failure is not None]
         print(f"database restart then postmaster SIGKILL: {len(results)} requests, {len(failed)} failed: {failed}")
