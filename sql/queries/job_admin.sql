@@ -267,8 +267,8 @@ left join finished as f on s.status = f.status
 order by s.n;
 
 -- name: job_kind_known :one
--- Whether `kind` is one a pause can name: a kind of invorder's (`known`), one some worker has
--- registered, or one with jobs in the table.
+-- Whether `kind` is one a pause or a limit can name: a kind of invorder's (`known`), one some
+-- worker has registered, or one with jobs in the table.
 select
     %(kind)s::text = any(%(known)s::text[])
     or exists (
@@ -298,4 +298,30 @@ select
     paused_at,
     paused_by
 from paused_job_kinds
+order by kind;
+
+-- name: limit_job_kind :execrows
+-- Sets the most jobs of a kind running at once; setting the limit it has changes nothing (no row).
+insert into job_kind_limits (kind, max_running, set_by)
+values (%(kind)s, %(max_running)s, %(actor)s)
+on conflict (kind) do update
+    set
+        max_running = excluded.max_running,
+        set_at = now(),
+        set_by = excluded.set_by
+    where job_kind_limits.max_running <> excluded.max_running;
+
+-- name: unlimit_job_kind :execrows
+-- Lifts the limit of a kind; lifting one a kind does not have changes nothing (no row).
+delete from job_kind_limits
+where kind = %(kind)s;
+
+-- name: list_job_kind_limits :many
+-- The limited kinds, their limit, who set it and when.
+select
+    kind,
+    max_running,
+    set_at,
+    set_by
+from job_kind_limits
 order by kind;

@@ -36,7 +36,8 @@ select pg_notify('invorder_jobs', %(kind)s);
 -- Leases up to `limit` ready jobs to `owner`. SKIP LOCKED lets any number of workers claim at
 -- once without waiting on each other; the materialized CTE keeps the update to exactly the
 -- rows chosen (jobs_claim_idx serves the order). Kinds an operator paused (paused_job_kinds)
--- are left out: the worker's kinds minus those, worked out once per claim.
+-- are left out, and so are kinds with a limit (job_kind_limits), which only
+-- claim_limited_jobs takes: the worker's kinds minus those, worked out once per claim.
 with next_jobs as materialized (
     select id
     from jobs
@@ -47,6 +48,8 @@ with next_jobs as materialized (
             select k.kind from unnest(%(kinds)s::text[]) as k (kind)
             except
             select p.kind from paused_job_kinds as p
+            except
+            select l.kind from job_kind_limits as l
         ))
     order by priority, run_after, id
     limit %(limit)s
@@ -63,6 +66,107 @@ set
 from next_jobs
 where j.id = next_jobs.id
 returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.created_at;
+
+-- name: lock_job_kind_limits :exec
+-- First statement of a limited claim: takes the limit lock of each of `kinds` (the worker's
+-- limited kinds), held until commit, so limited claims of one kind run one after the other.
+-- Always in kind order, so two claimers never wait on each other in a cycle: PostgreSQL
+-- evaluates a volatile function of the select list after the sort (explain verbose shows the
+-- Result above the Sort).
+select pg_advisory_xact_lock(hashtextextended('invorder.jobs.limit:' || k.kind, 0))
+from unnest(%(kinds)s::text[]) as k (kind)
+order by k.kind;
+
+-- name: claim_limited_jobs :many
+-- Second statement of a limited claim, after lock_job_kind_limits in the same transaction: its
+-- snapshot (READ COMMITTED: one per statement) is taken after the locks, so it sees every job
+-- the previous holder claimed. Per limited kind of `kinds` (paused ones left out), counts the
+-- jobs running now, across all workers, and leases at most `max_running` minus that many of
+-- its ready jobs to `owner`; `limit` (the worker's free slots) in all, in claim_jobs' order.
+-- "Running" is said with status here: jobs_lease_idx holds exactly the running jobs, where
+-- `lease_expires_at is not null` (which complete_jobs uses, to keep the planner on the
+-- primary key) would read every job of the table, the kind's waiting backlog included, under
+-- the lock (13 ms against 2 ms with 100,000 jobs waiting). Rows the per-kind scans lock beyond
+-- `limit` are let go at commit.
+with limits as (
+    select
+        l.kind,
+        l.max_running
+    from job_kind_limits as l
+    where
+        l.kind = any(%(kinds)s::text[])
+        and not exists (
+            select 1 from paused_job_kinds as p
+            where p.kind = l.kind
+        )
+),
+
+running as (
+    select
+        j.kind,
+        count(*) as jobs
+    from jobs as j
+    where
+        j.status = 'running'
+        and j.kind = any(array(select limits.kind from limits))
+    group by j.kind
+),
+
+room as (
+    select
+        limits.kind,
+        least(limits.max_running - coalesce(running.jobs, 0), %(limit)s) as free
+    from limits
+    left join running on limits.kind = running.kind
+    where limits.max_running > coalesce(running.jobs, 0)
+),
+
+next_jobs as materialized (
+    select
+        n.id,
+        n.priority,
+        n.run_after
+    from room
+    cross join
+        lateral (
+            select
+                j.id,
+                j.priority,
+                j.run_after
+            from jobs as j
+            where
+                j.status = 'ready'
+                and j.run_after <= now()
+                and j.kind = room.kind
+            order by j.priority, j.run_after, j.id
+            limit room.free
+            for update skip locked
+        ) as n
+    order by n.priority, n.run_after, n.id
+    limit %(limit)s
+)
+
+update jobs as j
+set
+    status = 'running',
+    attempts = j.attempts + 1,
+    lease_owner = %(owner)s,
+    lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+    updated_at = now()
+from next_jobs
+where j.id = next_jobs.id
+returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.created_at;
+
+-- name: list_limited_job_kinds :many
+-- Which of `kinds` (a worker's) have a limit: the kinds its limited claim takes.
+select kind
+from job_kind_limits
+where kind = any(%(kinds)s::text[])
+order by kind;
+
+-- name: notify_job_kind_limits :exec
+-- Tells listening workers, once the transaction commits, that the limit of `kind` changed.
+select pg_notify('invorder_job_limits', %(kind)s);
 
 -- name: complete_jobs :execrows
 -- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker

@@ -161,6 +161,15 @@ def stats(as_json: bool) -> None:
             "Paused kinds (no worker claims them): "
             + ", ".join(f"{p.kind} (by {p.paused_by}, {when(p.paused_at)})" for p in result.paused)
         )
+    if result.limits:
+        running = {q.kind: q.running for q in result.queues}
+        console.print(
+            "Limited kinds (most running at once, all workers together): "
+            + ", ".join(
+                f"{x.kind} {x.max_running} ({running.get(x.kind, 0)} running; by {x.set_by}, {when(x.set_at)})"
+                for x in result.limits
+            )
+        )
 
     if result.stuck:
         stuck = Table(title="Stuck jobs", title_justify="left")
@@ -205,6 +214,33 @@ def _pause_or_resume(kind: str, *, paused: bool, actor: str | None, as_json: boo
         echo_json({"data": result})
         return
     click.echo(f"job kind {kind} is {'paused' if result.paused else 'running'}")
+
+
+@jobs.command()
+@click.argument("kind")
+@click.argument("max_running", required=False, type=click.IntRange(1, admin.MAX_RUNNING_LIMIT))
+@click.option("--off", is_flag=True, help="Lift the limit of KIND.")
+@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@json_option
+def limit(kind: str, max_running: int | None, off: bool, actor: str | None, as_json: bool) -> None:
+    """Let at most MAX_RUNNING jobs of KIND run at once across every worker (those running
+    beyond it finish), or lift the limit with --off; stored in the database."""
+    from invorder.job_kinds import INVORDER_JOB_KINDS
+
+    if off == (max_running is not None):
+        raise click.UsageError("give either MAX_RUNNING or --off")
+    result = run_with_pool(
+        lambda pool: admin.set_kind_limit(
+            pool, kind, max_running, actor=actor or default_actor(), known_kinds=INVORDER_JOB_KINDS
+        )
+    )
+    if as_json:
+        echo_json({"data": result})
+        return
+    if result.max_running is None:
+        click.echo(f"job kind {kind} has no limit")
+    else:
+        click.echo(f"job kind {kind}: at most {result.max_running} running at once")
 
 
 def _print_failures(console: Console, failures: list[admin.FailureRow]) -> None:

@@ -165,3 +165,15 @@ def test_dashboard_shows_the_paused_job_kinds(client: Any, sql: Any) -> None:
     assert text_of(page, "kinds-paused") == "1"
     assert "deliver_webhook" in page
     assert [r[0] for r in sql.execute("select kind from paused_job_kinds").fetchall()] == ["deliver_webhook"]
+
+
+def test_dashboard_shows_the_limited_job_kinds(client: Any, sql: Any) -> None:
+    assert text_of(client.get("/dashboard").text, "kinds-limited") == "0"
+    assert client.put("/api/v1/ops/kinds/deliver_webhook/limit", json={"max_running": 3}).status_code == 200
+    sql.execute(
+        "insert into jobs (kind, status, lease_owner, lease_expires_at)"
+        " values ('deliver_webhook', 'running', 'host:1:abc', now() + interval '1 minute')"
+    )
+    page = client.get("/dashboard").text
+    assert text_of(page, "kinds-limited") == "1"
+    assert "deliver_webhook: 1/3 running" in page

@@ -207,6 +207,17 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
             tone="bad" if stats.paused else "",
         )
     )
+    running = {q.kind: q.running for q in stats.queues}
+    limited = ", ".join(f"{x.kind}: {running.get(x.kind, 0)}/{x.max_running} running" for x in stats.limits)
+    cards.append(
+        _card(
+            "Job kinds limited",
+            len(stats.limits),
+            testid="kinds-limited",
+            sub=limited or "none: no kind has a limit on jobs running at once",
+            tone="bad" if stats.limits else "",
+        )
+    )
     return tag("div", cards, class_="cards")
 
 

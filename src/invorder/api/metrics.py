@@ -103,7 +103,14 @@ async def _database_metrics(pool: Any) -> bytes:
     )
     for p in stats.paused:
         paused.add_metric([p.kind], 1)
-    return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, paused, up])
+    max_running = GaugeMetricFamily(
+        "invorder_queue_kind_max_running",
+        "The limit an operator set on a job kind's jobs running at once, all workers together.",
+        labels=["kind"],
+    )
+    for limit in stats.limits:
+        max_running.add_metric([limit.kind], limit.max_running)
+    return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, paused, max_running, up])
 
 
 def _render(families: list[Metric]) -> bytes:

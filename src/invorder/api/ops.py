@@ -1,12 +1,12 @@
-"""`/ops`: the job administration API for operators (stats, jobs, retry, cancel, purge, the
-action log, API keys), for keys with the `ops` scope."""
+"""`/ops`: the job administration API for operators (stats, jobs, retry, cancel, purge, pausing
+and limiting a kind, the action log, API keys), for keys with the `ops` scope."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from msgspec import Meta
 
@@ -71,6 +71,17 @@ class JobPage(msgspec.Struct, frozen=True):
 class KindPauseMessage(msgspec.Struct, frozen=True):
     message: str
     data: admin.KindPause
+
+
+class KindLimitRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The most jobs of the kind running at once, all workers together."""
+
+    max_running: Annotated[int, Meta(ge=1, le=admin.MAX_RUNNING_LIMIT)]
+
+
+class KindLimitMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: admin.KindLimit
 
 
 KindPath = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_.:-]{0,99}$", description="a job kind")]
@@ -147,6 +158,34 @@ class OpsController(Controller):
             pool, kind, paused=False, actor=actor_of(request, x_actor), known_kinds=INVORDER_JOB_KINDS
         )
         return KindPauseMessage(f"Job kind {kind} resumed", result)
+
+    @put("/kinds/{kind:str}/limit", status_code=200, **needs("ops", 400, 404))
+    async def limit_kind(
+        self,
+        kind: KindPath,
+        data: JSONBody[KindLimitRequest],
+        pool: PoolDep,
+        request: Request[Any, Any, Any],
+        x_actor: Actor = None,
+    ) -> KindLimitMessage:
+        """At most `max_running` jobs of `kind` run at once across every worker from now on;
+        those running beyond a lower limit finish. Stored in the database: it outlives every
+        process. Setting the limit a kind has changes nothing."""
+        result = await admin.set_kind_limit(
+            pool, kind, data.max_running, actor=actor_of(request, x_actor), known_kinds=INVORDER_JOB_KINDS
+        )
+        return KindLimitMessage(f"Job kind {kind} limited to {data.max_running} running at once", result)
+
+    @delete("/kinds/{kind:str}/limit", status_code=200, **needs("ops", 400, 404))
+    async def unlimit_kind(
+        self, kind: KindPath, pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
+    ) -> KindLimitMessage:
+        """Lift the limit of `kind` (workers are woken at once). Lifting a limit the kind does
+        not have changes nothing."""
+        result = await admin.set_kind_limit(
+            pool, kind, None, actor=actor_of(request, x_actor), known_kinds=INVORDER_JOB_KINDS
+        )
+        return KindLimitMessage(f"Job kind {kind} has no limit", result)
 
     @post("/jobs/cancel", status_code=200, **needs("ops", 400))
     async def cancel_jobs(

@@ -1,6 +1,6 @@
 """Job administration for operators: queue statistics, listing and reading jobs, and the
-actions (retry, cancel, purge, pause and resume a kind), each recorded in `job_admin_actions`
-with who and when.
+actions (retry, cancel, purge, pause and resume a kind, limit a kind's jobs running at once),
+each recorded in `job_admin_actions` with who and when.
 The CLI (`invorder jobs`) and the ops API call these; neither holds SQL of its own."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import msgspec
 from psycopg.types.json import Jsonb
 
 from invorder import db
-from invorder.errors import FieldError, InvalidInput, NotFound
+from invorder.errors import BadRequest, FieldError, InvalidInput, NotFound
 from invorder.queue.jobs import notify_workers
 from invorder.sql import queries
 
@@ -33,6 +33,7 @@ DURATION_PATTERN = (
 )
 PURGE_BATCH = 5000
 MAX_IDS = 1000
+MAX_RUNNING_LIMIT = 10_000  # the largest limit on a kind's jobs running at once
 
 
 class QueueDepthRow(msgspec.Struct, frozen=True):
@@ -148,15 +149,30 @@ class KindPause(msgspec.Struct, frozen=True):
     paused: bool
 
 
+class KindLimitRow(msgspec.Struct, frozen=True):
+    kind: str
+    max_running: int
+    set_at: datetime
+    set_by: str
+
+
+class KindLimit(msgspec.Struct, frozen=True):
+    """What setting or lifting a limit answers: the kind, and its limit now (null: none)."""
+
+    kind: str
+    max_running: int | None
+
+
 class QueueGauges(msgspec.Struct, frozen=True):
     """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status,
-    webhook deliveries, paused kinds."""
+    webhook deliveries, paused and limited kinds."""
 
     queues: list[QueueDepthRow]
     workers: list[WorkerRow]
     orders: list[OrderPipelineRow]
     webhooks: WebhookStatsRow
     paused: list[PausedKindRow]
+    limits: list[KindLimitRow]
 
 
 class QueueStats(msgspec.Struct, frozen=True):
@@ -168,6 +184,7 @@ class QueueStats(msgspec.Struct, frozen=True):
     orders: list[OrderPipelineRow]
     webhooks: WebhookStatsRow
     paused: list[PausedKindRow]
+    limits: list[KindLimitRow]
     stuck: list[StuckJobRow]
     recent_failures: list[FailureRow]
 
@@ -192,6 +209,7 @@ async def _read_gauges(conn: db.Conn) -> QueueGauges:
         orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
         webhooks=await db.one(conn, Q.webhook_stats, WebhookStatsRow) or WebhookStatsRow(0, 0, 0, 0, 0),
         paused=await db.many(conn, Q.list_paused_job_kinds, PausedKindRow),
+        limits=await db.many(conn, Q.list_job_kind_limits, KindLimitRow),
     )
 
 
@@ -214,6 +232,7 @@ async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: in
             orders=gauges.orders,
             webhooks=gauges.webhooks,
             paused=gauges.paused,
+            limits=gauges.limits,
             stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
             recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
         )
@@ -365,9 +384,7 @@ async def set_kind_paused(
     `known_kinds`, registered by no worker, with no job) is a 404."""
     action = "pause" if paused else "resume"
     async with db.transaction(pool) as conn:
-        found = await db.one(conn, Q.job_kind_known, _Known, kind=kind, known=list(known_kinds))
-        if found is None or not found.known:
-            raise NotFound(f"no job kind {kind!r}", [FieldError("kind", "no such job kind")])
+        await _check_kind_known(conn, kind, known_kinds)
         if paused:
             changed = await db.execute(conn, Q.pause_job_kind, kind=kind, actor=actor)
         else:
@@ -385,3 +402,52 @@ async def set_kind_paused(
         )
     log.info("%s: %s job kind %s%s", actor, action, kind, "" if changed else " (no change)")
     return KindPause(kind, paused)
+
+
+async def _check_kind_known(conn: db.Conn, kind: str, known_kinds: tuple[str, ...]) -> None:
+    found = await db.one(conn, Q.job_kind_known, _Known, kind=kind, known=list(known_kinds))
+    if found is None or not found.known:
+        raise NotFound(f"no job kind {kind!r}", [FieldError("kind", "no such job kind")])
+
+
+async def set_kind_limit(
+    pool: Any, kind: str, max_running: int | None, *, actor: str, known_kinds: tuple[str, ...] = ()
+) -> KindLimit:
+    """Let at most `max_running` jobs of `kind` run at once across every worker, or lift the
+    limit (None). Jobs running beyond a new, lower limit finish; no new one starts until fewer
+    run. Setting the limit a kind has, or lifting one it does not have, is a no-op (recorded
+    as affecting nothing); a kind no one knows is a 404, as for a pause. Workers are told at
+    commit (they also read the limits at each heartbeat)."""
+    if max_running is not None and not 1 <= max_running <= MAX_RUNNING_LIMIT:
+        message = f"max_running is between 1 and {MAX_RUNNING_LIMIT}"
+        raise BadRequest(message, [FieldError("max_running", message)])
+    action = "unlimit" if max_running is None else "limit"
+    async with db.transaction(pool) as conn:
+        await _check_kind_known(conn, kind, known_kinds)
+        if max_running is None:
+            changed = await db.execute(conn, Q.unlimit_job_kind, kind=kind)
+        else:
+            changed = await db.execute(conn, Q.limit_job_kind, kind=kind, max_running=max_running, actor=actor)
+        if changed:
+            # Workers read their limited kinds again, and claim at once what a lifted or
+            # raised limit lets them.
+            await db.execute(conn, Q.notify_job_kind_limits, kind=kind)
+        await db.execute(
+            conn,
+            Q.record_job_admin_action,
+            actor=actor,
+            action=action,
+            job_ids=[],
+            affected=changed,
+            details=Jsonb({"kind": kind, "max_running": max_running}),
+        )
+    log.info(
+        "%s: %s job kind %s%s%s",
+        actor,
+        action,
+        kind,
+        "" if max_running is None else f" to {max_running} running at once",
+        "" if changed else " (no change)",
+        extra={"actor": actor, "action": action, "kind": kind, "max_running": max_running},
+    )
+    return KindLimit(kind, max_running)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,17 @@ class _Batch:
 
 
 class Completer:
-    def __init__(self, pool: Any, owner: str, held: set[int], writing: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        owner: str,
+        held: set[int],
+        writing: asyncio.Lock,
+        *,
+        on_written: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        """`on_written(ids)` is called after each batch is written with the ids in it (those
+        jobs no longer count as running)."""
         self._pool = pool
         self._owner = owner
         # Held while this worker writes its own running jobs (here, and when it renews their
@@ -45,6 +56,7 @@ class Completer:
         self._idle.set()
         self.written = 0
         self._closing = False
+        self._on_written = on_written
 
     def complete(self, job_id: int) -> None:
         self._batch.completed.append(job_id)
@@ -105,6 +117,8 @@ class Completer:
             self.written += len(batch)
             self._held.difference_update(batch.completed)
             self._held.difference_update(batch.released_ids)
+            if self._on_written is not None:
+                self._on_written(batch.completed + batch.released_ids)
         self._idle.set()
 
     def _merge_back(self, batch: _Batch) -> None:

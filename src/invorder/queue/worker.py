@@ -1,7 +1,7 @@
-"""The worker: a producer that claims as many jobs as it has free slots, an executor per job
-(or per batch of jobs of one kind) that turns a handler's answers (or exception) into
-decisions, and the loops that keep leases alive, rescue jobs of dead workers and listen for
-NOTIFY."""
+"""The worker: a producer that claims as many jobs as it has free slots (kinds with a limit on
+jobs running at once through a claim of their own), an executor per job (or per batch of jobs
+of one kind) that turns a handler's answers (or exception) into decisions, and the loops that
+keep leases alive, rescue jobs of dead workers and listen for NOTIFY."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ from invorder.sql import queries
 log = logging.getLogger(__name__)
 Q = queries()
 CHANNEL = "invorder_jobs"
+LIMITS_CHANNEL = "invorder_job_limits"  # a kind's limit changed (sql/queries/jobs.sql, notify_job_kind_limits)
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,26 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._held: set[int] = set()
         self._writing_jobs = asyncio.Lock()  # see Completer: renewals and completions take turns
-        self._completer = Completer(pool, self.id, self._held, self._writing_jobs)
+        self._completer = Completer(pool, self.id, self._held, self._writing_jobs, on_written=self._results_written)
         self._context = JobContext(pool=pool, worker_id=self.id)
         self.claimed = 0
         # Totals since start, and per-kind counts not yet added to job_throughput.
         self.done = 0
         self.failed = 0
         self._unreported: dict[str, Counter[str]] = {}
+        # This worker's kinds that have a limit (job_kind_limits), read again at each heartbeat
+        # and when a limit changes (stale set); only they go through the limited claim.
+        self._limited: list[str] = []
+        self._limits_stale = True
+        # The limited claim runs when it may find something: a limit changed, a job of a limited
+        # kind was enqueued (the NOTIFY names its kind) or one of this worker's finished (its
+        # id in _limited_held), the claim before it filled every free slot; and once a poll
+        # interval otherwise (another worker's finished). Not at every slot freed: one that
+        # finds room and no job walks every ready job of other kinds (jobs_claim_idx has no
+        # kind), about 12 ms with 50,000 of them.
+        self._limited_due = True
+        self._limited_claimed_at = 0.0
+        self._limited_held: set[int] = set()
 
     def stop(self) -> None:
         """Stop claiming; `run` finishes what is in hand (or hands it back) and returns."""
@@ -134,6 +149,8 @@ class Worker:
                 continue
             self._wake.clear()
             try:
+                if self._limits_stale:
+                    await self._refresh_limits()
                 jobs = await self._claim(free)
             except (psycopg.Error, OSError) as exc:
                 log.warning("claim failed, retrying: %s", exc, extra={"worker_id": self.id})
@@ -151,22 +168,82 @@ class Worker:
                 await self._wait(self._wake, timeout=cfg.poll_interval_s)
 
     async def _claim(self, limit: int) -> list[Job]:
-        # One statement, so its own transaction: one round trip, where BEGIN and COMMIT would
-        # make it three (a claim runs for every wake-up, often for a job or two).
-        async with db.single_statement(self.pool) as conn:
-            jobs = await db.many(
-                conn,
-                Q.claim_jobs,
-                Job,
-                kinds=self.registry.kinds,
-                limit=limit,
-                owner=self.id,
-                lease_s=self.config.lease_s,
-            )
+        """Up to `limit` jobs: first those of the limited kinds, as many as their limits leave
+        room for (they are few, and taken first so a backlog of other kinds cannot starve
+        them), then of every other kind."""
+        jobs: list[Job] = []
+        if self._limited and (
+            self._limited_due
+            or self.config.drain
+            or time.monotonic() - self._limited_claimed_at >= self.config.poll_interval_s
+        ):
+            jobs = await self._claim_limited(limit)
+        if len(jobs) < limit:
+            # One statement, so its own transaction: one round trip, where BEGIN and COMMIT would
+            # make it three (a claim runs for every wake-up, often for a job or two).
+            async with db.single_statement(self.pool) as conn:
+                jobs += await db.many(
+                    conn,
+                    Q.claim_jobs,
+                    Job,
+                    kinds=self.registry.kinds,
+                    limit=limit - len(jobs),
+                    owner=self.id,
+                    lease_s=self.config.lease_s,
+                )
         self.claimed += len(jobs)
         for kind, count in Counter(job.kind for job in jobs).items():
             metrics.JOBS_CLAIMED.labels(kind).inc(count)
         return jobs
+
+    async def _claim_limited(self, limit: int) -> list[Job]:
+        """The claim of the limited kinds (claim_jobs leaves them out): one transaction that
+        takes each kind's limit lock, then counts what runs and claims what the limit leaves
+        room for in a statement that sees every claim made before it got the locks. The locks
+        end at commit, so the next claimer counts these jobs."""
+        self._limited_due = False  # before the claim: what happens meanwhile sets it again
+        self._limited_claimed_at = time.monotonic()
+        async with db.transaction(self.pool) as conn:
+            await db.execute(conn, Q.lock_job_kind_limits, kinds=self._limited)
+            jobs = await db.many(
+                conn,
+                Q.claim_limited_jobs,
+                Job,
+                kinds=self._limited,
+                limit=limit,
+                owner=self.id,
+                lease_s=self.config.lease_s,
+            )
+        self._limited_held.update(job.id for job in jobs)
+        if len(jobs) == limit:
+            self._limited_due = True  # the free slots stopped it, not the limits
+        return jobs
+
+    async def _refresh_limits(self) -> None:
+        self._limits_stale = False  # before the read: a change notified meanwhile sets it again
+        try:
+            async with db.single_statement(self.pool) as conn:
+                rows = await db.many(conn, Q.list_limited_job_kinds, _Kind, kinds=self.registry.kinds)
+        except BaseException:
+            self._limits_stale = True
+            raise
+        limited = [row.kind for row in rows]
+        if limited != self._limited:
+            log.info(
+                "limited kinds now: %s", ", ".join(limited) or "none", extra={"worker_id": self.id, "kinds": limited}
+            )
+        self._limited = limited
+        self._limited_due = True
+
+    def _results_written(self, ids: list[int]) -> None:
+        # A finished job of a limited kind stops counting against its limit only once its
+        # result is written: claim again then, not a poll interval later.
+        if self._limited_held:
+            written = self._limited_held.intersection(ids)
+            if written:
+                self._limited_held -= written
+                self._limited_due = True
+                self._wake.set()
 
     def _start_all(self, jobs: list[Job]) -> None:
         """One task per job, or per batch of a kind registered with a batch handler (jobs
@@ -333,6 +410,7 @@ class Worker:
         beats = 0
         while True:
             await self._report(prune=beats % 60 == 0)
+            self._limits_stale = True  # the producer reads the limits again before its next claim
             beats += 1
             await asyncio.sleep(self.config.heartbeat_s)
 
@@ -433,9 +511,16 @@ class Worker:
                 )
                 async with conn:
                     await conn.execute(f"listen {CHANNEL}")
+                    await conn.execute(f"listen {LIMITS_CHANNEL}")
                     delay = 0.5
-                    self._wake.set()  # catch anything enqueued while we were not listening
-                    async for _ in conn.notifies():
+                    # catch anything enqueued, or any limit changed, while we were not listening
+                    self._limits_stale = True
+                    self._wake.set()
+                    async for notice in conn.notifies():
+                        if notice.channel == LIMITS_CHANNEL:
+                            self._limits_stale = True
+                        elif notice.payload in self._limited:
+                            self._limited_due = True
                         self._wake.set()
             except (psycopg.Error, OSError) as exc:
                 log.warning("LISTEN connection lost, polling meanwhile: %s", exc, extra={"worker_id": self.id})
@@ -460,6 +545,10 @@ def _counters(kind: str) -> _KindCounters:
 
 class _Id(msgspec.Struct, frozen=True):
     id: int
+
+
+class _Kind(msgspec.Struct, frozen=True):
+    kind: str
 
 
 class _Rescued(msgspec.Struct, frozen=True):
