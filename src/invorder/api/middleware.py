@@ -72,42 +72,72 @@ _DEADLINE_KEY = "invorder.deadline"
 def request_deadline_middleware(timeout_s: float) -> Any:
     """Answer 503 (with Retry-After) to a request not answered within `timeout_s`: whatever the
     database does (a commit waiting on a standby that went away, a connection that hangs), no
-    client waits longer. The handler is cancelled, which cancels its query; a transaction cut
-    off this way has an unknown outcome, which the detail says. A handler that waits on
-    purpose (`GET /orders/{id}?wait=S`) extends its own deadline with `extend_deadline`."""
+    client waits longer. The 503 goes out at the deadline; the handler is cancelled then and
+    winds down on its own (psycopg's cancellation of a query may itself wait on an unreachable
+    server for seconds), whatever it sends after is dropped. A transaction cut off this way has
+    an unknown outcome, which the detail says. A handler that waits on purpose
+    (`GET /orders/{id}?wait=S`) extends its own deadline with `extend_deadline`; an answer
+    already started is let finish."""
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
+            deadline = _Deadline(time.monotonic() + timeout_s)
+            scope.setdefault("state", {})[_DEADLINE_KEY] = deadline
             started = False
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal started
+                if deadline.passed:
+                    return  # the client has had its 503
                 if message["type"] == "http.response.start":
                     started = True
                 await send(message)
 
-            try:
-                async with asyncio.timeout(timeout_s) as deadline:
-                    scope.setdefault("state", {})[_DEADLINE_KEY] = deadline
-                    await app(scope, receive, send_wrapper)
-            except TimeoutError:
+            handler = asyncio.ensure_future(app(scope, receive, send_wrapper))
+            while not handler.done():
+                left = deadline.when - time.monotonic()
+                if started or left > 0:
+                    try:
+                        await asyncio.wait({handler}, timeout=None if started else left)
+                    except asyncio.CancelledError:  # the server gave up on this request
+                        handler.cancel()
+                        raise
+                    continue
+                deadline.passed = True
+                handler.cancel()
+                handler.add_done_callback(_retrieve)
                 log.warning("%s %s cut off at its deadline (%gs)", scope["method"], scope["path"], timeout_s)
-                if not started:
-                    await _send_deadline_problem(send, timeout_s)
+                await _send_deadline_problem(send, timeout_s)
+                return
+            handler.result()  # its exception, if any, as if it had been awaited
 
         return middleware
 
     return factory
 
 
+class _Deadline:
+    """When a request must have been answered (time.monotonic()), and whether it was not."""
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+        self.passed = False
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Collect what a handler cut off at its deadline ended with, so asyncio does not warn."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.info("a request cut off at its deadline then failed: %s", exc)
+
+
 def extend_deadline(scope: Scope, seconds: float) -> None:
     """Give the request in `scope` `seconds` more before its deadline."""
-    deadline: asyncio.Timeout | None = scope.get("state", {}).get(_DEADLINE_KEY)
-    if deadline is not None and (when := deadline.when()) is not None:
-        deadline.reschedule(when + seconds)
+    deadline: _Deadline | None = scope.get("state", {}).get(_DEADLINE_KEY)
+    if deadline is not None:
+        deadline.when += seconds
 
 
 async def _send_deadline_problem(send: Send, timeout_s: float) -> None:
