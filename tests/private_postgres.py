@@ -30,6 +30,13 @@ class PrivatePostgres:
         """`pg_ctl restart -m fast`: every session is told to end, then the server comes back."""
         self._pg_ctl(["-w", "-m", "fast", "restart"])
 
+    def stop_server(self) -> None:
+        """`pg_ctl stop -m fast`: the server is away until `start_server`."""
+        self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    def start_server(self) -> None:
+        self._server.ensure_postgres_running()
+
     def kill_postmaster_and_start(self, timeout: float = 60) -> None:
         """SIGKILL the postmaster (its backends notice and exit), then start it again once
         the old backends have let go of the shared memory."""

@@ -41,10 +41,15 @@ async def readyz(pool: PoolDep) -> Response[Health]:
                 cur = await conn.execute("select version from schema_migrations")
                 applied = {str(row[0]) for row in await cur.fetchall()}
     except Exception as exc:
-        return Response(Health("unavailable", f"database: {str(exc).strip() or type(exc).__name__}"), status_code=503)
+        return _not_ready(f"database: {str(exc).strip() or type(exc).__name__}")
     if in_recovery:
-        return Response(Health("unavailable", "database: the server is a read-only standby"), status_code=503)
+        return _not_ready("database: the server is a read-only standby")
     pending = [version for version in migration_versions() if version not in applied]
     if pending:
-        return Response(Health("unavailable", f"migrations not applied: {', '.join(pending)}"), status_code=503)
+        return _not_ready(f"migrations not applied: {', '.join(pending)}")
     return Response(Health("ok"))
+
+
+def _not_ready(detail: str) -> Response[Health]:
+    """The 503, with the same Retry-After as the API's 503 for a database that went away."""
+    return Response(Health("unavailable", detail), status_code=503, headers={"Retry-After": "2"})
