@@ -65,7 +65,17 @@ set
     updated_at = now()
 from next_jobs
 where j.id = next_jobs.id
-returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.created_at;
+returning
+    j.id,
+    j.kind,
+    j.payload,
+    j.priority,
+    j.attempts,
+    j.max_attempts,
+    j.created_at,
+    -- The server run that granted the claim (see complete_jobs): when its postmaster started,
+    -- in microseconds since the epoch (an integer: cheaper to send and read than a timestamp).
+    (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint as server_run;
 
 -- name: lock_job_kind_limits :exec
 -- First statement of a limited claim: takes the limit lock of each of `kinds` (the worker's
@@ -155,7 +165,17 @@ set
     updated_at = now()
 from next_jobs
 where j.id = next_jobs.id
-returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.created_at;
+returning
+    j.id,
+    j.kind,
+    j.payload,
+    j.priority,
+    j.attempts,
+    j.max_attempts,
+    j.created_at,
+    -- The server run that granted the claim (see complete_jobs): when its postmaster started,
+    -- in microseconds since the epoch (an integer: cheaper to send and read than a timestamp).
+    (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint as server_run;
 
 -- name: list_limited_job_kinds :many
 -- Which of `kinds` (a worker's) have a limit: the kinds its limited claim takes.
@@ -170,7 +190,12 @@ select pg_notify('invorder_job_limits', %(kind)s);
 
 -- name: complete_jobs :execrows
 -- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker
--- after its lease ran out belongs to someone else now and is left alone. "Still running and
+-- after its lease ran out belongs to someone else now and is left alone. And only on the
+-- server run that granted the claim (`server_run`, as the claim returned it):
+-- after a restart or a failover in between, what the handler committed may be lost (an
+-- asynchronous standby promoted, synchronous_commit off) while the claim survived, and
+-- deleting the job would leave its order unfinished with nothing to move it on; the worker
+-- puts such a job back to run again instead (handlers are idempotent). "Still running and
 -- still held" is said with the lease columns alone (jobs_lease_when_running: a job has both
 -- exactly while it runs), never `status = 'running'`: that would let the planner pick the
 -- partial jobs_lease_idx and walk every entry dead since the last vacuum (0.3-0.7 s per
@@ -180,7 +205,8 @@ delete from jobs
 where
     id = any(%(ids)s::bigint[])
     and lease_owner = %(owner)s
-    and lease_expires_at is not null;
+    and lease_expires_at is not null
+    and (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint = %(server_run)s;
 
 -- name: release_jobs :execrows
 -- Puts jobs `owner` still holds back in the queue after `delay_s` each. A failure counts

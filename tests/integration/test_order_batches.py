@@ -22,7 +22,7 @@ from tests.processes import LiveProcess
 def jobs_for(order_ids: list[int]) -> list[Job]:
     """Jobs as a claim hands them over (the handler reads only the payload)."""
     now = datetime.now(UTC)
-    return [Job(n, "process_order", {"order_id": oid}, 100, 1, 10, now) for n, oid in enumerate(order_ids, 1)]
+    return [Job(n, "process_order", {"order_id": oid}, 100, 1, 10, now, 0) for n, oid in enumerate(order_ids, 1)]
 
 
 def process_batch(database_url: str, payments_url: str, order_ids: list[int]) -> list[Outcome]:

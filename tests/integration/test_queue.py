@@ -147,8 +147,10 @@ def test_completion_is_conditional_on_still_holding_the_lease(database_url: str,
             await conn.execute(Q.rescue_expired_jobs.sql)
         [again] = await claim(pool, "new-owner", 1, ["k"])
         async with db.transaction(pool) as conn:
-            stale = await db.execute(conn, Q.complete_jobs, ids=[job.id], owner="old-owner")
-            fresh = await db.execute(conn, Q.complete_jobs, ids=[again.id], owner="new-owner")
+            stale = await db.execute(conn, Q.complete_jobs, ids=[job.id], owner="old-owner", server_run=job.server_run)
+            fresh = await db.execute(
+                conn, Q.complete_jobs, ids=[again.id], owner="new-owner", server_run=again.server_run
+            )
         return job_id, stale, fresh
 
     job_id, stale, fresh = run(body, database_url)
@@ -276,9 +278,12 @@ def test_a_database_outage_in_the_claim_is_survived(database_url: str, pg_admin_
         task = asyncio.create_task(worker.run())
         await asyncio.sleep(0.3)
         dbname = database_url.rsplit("/", 1)[1].split("?")[0]
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:  # kill every session of this database
+        # End every session of this database, and wait until each has (without a timeout,
+        # pg_terminate_backend returns before the backend is gone).
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                "select pg_terminate_backend(pid, 5000) from pg_stat_activity"
+                " where datname = %s and pid <> pg_backend_pid()",
                 (dbname,),
             )
         await add_jobs(pool, "k", [{}, {}])

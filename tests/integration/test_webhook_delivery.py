@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -57,7 +58,7 @@ def add_endpoint(sql: Any, url: str, secret: str, events: list[str] | None = Non
 
 def delivery_jobs(sql: Any) -> list[Job]:
     rows = sql.execute(
-        "select id, kind, payload, priority, attempts, max_attempts, created_at from jobs"
+        "select id, kind, payload, priority, attempts, max_attempts, created_at, 0 from jobs"
         " where kind = 'deliver_webhook' order by id"
     ).fetchall()
     return [Job(*row) for row in rows]
@@ -202,7 +203,7 @@ def test_a_delivery_whose_endpoint_was_deleted_completes_quietly(
 
 
 def replace_created_at(job: Job, moment: datetime) -> Job:
-    return Job(job.id, job.kind, job.payload, job.priority, job.attempts, job.max_attempts, moment)
+    return msgspec.structs.replace(job, created_at=moment)
 
 
 def test_body_is_compact_json(database_url: str, sql: Any, receiver: Receiver) -> None:

@@ -17,8 +17,12 @@ import httpx
 import psycopg
 import pytest
 
+from invorder import db
 from invorder.db import with_database
 from invorder.migrate import migrate_up
+from invorder.queue import Complete, Job, JobContext, Registry, enqueue
+from invorder.queue import Outcome as JobOutcome
+from invorder.queue.worker import Worker, WorkerConfig
 from tests.conftest import TEST_ENV
 from tests.invariants import (
     charges_file,
@@ -101,6 +105,58 @@ def longest_gap_s(results: list[Outcome], after: float) -> float:
     """The longest time after `after` with no 202 answered: how long the API took to recover."""
     times = sorted(r.at for r in results if r.order_id is not None and r.at >= after)
     return max((b - a for a, b in zip([after, *times], times, strict=False)), default=0.0)
+
+
+def test_a_job_finished_after_a_restart_of_the_server_that_granted_its_claim_runs_again(
+    private_pg: PrivatePostgres,
+) -> None:
+    """What the handler committed before a restart may be gone (an asynchronous standby
+    promoted, synchronous_commit off) while the claim survived: the job must not be deleted as
+    done on the server that came up, but run again."""
+    with psycopg.connect(private_pg.url(), autocommit=True) as admin:
+        admin.execute("create database invorder")
+    url = with_database(private_pg.url(), "invorder")
+    migrate_up(url)
+    runs: list[int] = []
+
+    async def handler(job: Job, ctx: JobContext) -> JobOutcome:
+        runs.append(job.server_run)
+        if len(runs) == 1:
+            await asyncio.to_thread(private_pg.restart_fast)
+        return Complete()
+
+    async def main() -> None:
+        pool = db.open_pool(url, min_size=1, max_size=4)
+        await pool.open(wait=True)
+        try:
+            async with db.transaction(pool) as conn:
+                await enqueue(conn, "k", {})
+            registry = Registry()
+            registry.register("k", handler)
+            config = WorkerConfig(concurrency=2, lease_s=5, poll_interval_s=0.2, heartbeat_s=60)
+            worker = Worker(pool, registry, database_url=url, config=config)
+            running = asyncio.create_task(worker.run())
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and await count_jobs(pool) != 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            worker.stop()
+            await running
+        finally:
+            await pool.close()
+
+    async def count_jobs(pool: Any) -> int:
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute("select count(*) from jobs")
+                return int((await cur.fetchone())[0])
+        except psycopg.OperationalError:
+            return -1  # the server is restarting
+
+    asyncio.run(main())
+    assert len(runs) == 2, runs  # once before the restart, once after it
+    assert runs[0] != runs[1]  # each claim saw the server run that granted it
+    with psycopg.connect(url, autocommit=True) as sql:
+        assert sql.execute("select count(*) from jobs").fetchone() == (0,)  # done the second time
 
 
 def test_readyz_is_503_while_the_server_is_down_and_200_once_it_is_back(private_pg: PrivatePostgres) -> None:

@@ -1,6 +1,7 @@
 """The completer: buffers what handlers decided about their jobs and writes it in batches
 (one `delete` for finished jobs, one `update` for jobs going back), conditional on still
-holding each job's lease."""
+holding each job's lease; a finished job claimed before the database server restarted or
+failed over goes back to run again instead of being deleted."""
 
 from __future__ import annotations
 
@@ -18,17 +19,21 @@ from invorder.sql import queries
 log = logging.getLogger(__name__)
 Q = queries()
 
+RUN_AGAIN = "claimed before the database server restarted or failed over: run again (what it wrote may be lost)"
+
 
 @dataclass
 class _Batch:
-    completed: list[int] = field(default_factory=list)
+    # Finished jobs by the server run that granted their claim (one, but for a restart or
+    # failover in the middle of a batch).
+    completed: dict[int, list[int]] = field(default_factory=dict)
     released_ids: list[int] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
     failed: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.completed) + len(self.released_ids)
+        return sum(map(len, self.completed.values())) + len(self.released_ids)
 
 
 class Completer:
@@ -58,8 +63,10 @@ class Completer:
         self._closing = False
         self._on_written = on_written
 
-    def complete(self, job_id: int) -> None:
-        self._batch.completed.append(job_id)
+    def complete(self, job_id: int, *, server_run: int) -> None:
+        """Delete the job, if the server run that granted its claim (`Job.server_run`) is still
+        the one answering; else put it back to run again."""
+        self._batch.completed.setdefault(server_run, []).append(job_id)
         self._wake()
 
     def release(self, job_id: int, *, delay_s: float, error: str | None, failed: bool) -> None:
@@ -92,13 +99,15 @@ class Completer:
         """Write everything buffered now; on a database error keep it and try again."""
         while len(self._batch):
             batch, self._batch = self._batch, _Batch()
+            not_deleted: list[int] = []
             try:
-                # One kind of result is one statement, its own transaction (one round trip);
-                # both kinds share a transaction.
-                both = bool(batch.completed) and bool(batch.released_ids)
-                async with self._writing, (db.transaction if both else db.single_statement)(self._pool) as conn:
-                    if batch.completed:
-                        await db.execute(conn, Q.complete_jobs, ids=batch.completed, owner=self._owner)
+                # One statement is its own transaction (one round trip); more share one.
+                several = len(batch.completed) + bool(batch.released_ids) > 1
+                async with self._writing, (db.transaction if several else db.single_statement)(self._pool) as conn:
+                    for run, ids in batch.completed.items():
+                        deleted = await db.execute(conn, Q.complete_jobs, ids=ids, owner=self._owner, server_run=run)
+                        if deleted < len(ids):
+                            not_deleted += ids
                     if batch.released_ids:
                         await db.execute(
                             conn,
@@ -114,16 +123,31 @@ class Completer:
                 self._merge_back(batch)
                 await asyncio.sleep(0.5)
                 continue
-            self.written += len(batch)
-            self._held.difference_update(batch.completed)
+            completed = [job_id for ids in batch.completed.values() for job_id in ids]
+            if not_deleted:
+                # Some lease ran out (the job is another worker's now, and the release below
+                # leaves it alone), or the server restarted or failed over since the claim:
+                # those still held go back to run again, in the next round of this loop.
+                log.warning(
+                    "not all of %d finished jobs were deleted: a lease ran out, or a job was %s",
+                    len(not_deleted),
+                    RUN_AGAIN,
+                )
+                for job_id in not_deleted:
+                    self.release(job_id, delay_s=0, error=RUN_AGAIN, failed=False)
+                gone = set(not_deleted)
+                completed = [job_id for job_id in completed if job_id not in gone]
+            self.written += len(completed) + len(batch.released_ids)
+            self._held.difference_update(completed)
             self._held.difference_update(batch.released_ids)
             if self._on_written is not None:
-                self._on_written(batch.completed + batch.released_ids)
+                self._on_written(completed + batch.released_ids)
         self._idle.set()
 
     def _merge_back(self, batch: _Batch) -> None:
         current = self._batch
-        batch.completed += current.completed
+        for server_run, ids in current.completed.items():
+            batch.completed.setdefault(server_run, []).extend(ids)
         batch.released_ids += current.released_ids
         batch.delays += current.delays
         batch.errors += current.errors

@@ -321,7 +321,7 @@ class Worker:
 
     def _record(self, job: Job, outcome: Outcome) -> None:
         if isinstance(outcome, Complete):
-            self._completer.complete(job.id)
+            self._completer.complete(job.id, server_run=job.server_run)
             self._count(job.kind, "done")
             _counters(job.kind).succeeded.inc()
         else:
