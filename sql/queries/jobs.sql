@@ -193,7 +193,7 @@ select pg_notify('invorder_job_limits', %(kind)s);
 -- after its lease ran out belongs to someone else now and is left alone. And only on the
 -- server run that granted the claim (`server_run`, as the claim returned it):
 -- after a restart or a failover in between, what the handler committed may be lost (an
--- asynchronous standby promoted, synchronous_commit off) while the claim survived, and
+-- asynchronous standby promoted) while the claim survived, and
 -- deleting the job would leave its order unfinished with nothing to move it on; the worker
 -- puts such a job back to run again instead (handlers are idempotent). "Still running and
 -- still held" is said with the lease columns alone (jobs_lease_when_running: a job has both
