@@ -73,9 +73,7 @@ returning
     j.attempts,
     j.max_attempts,
     j.created_at,
-    -- The server run that granted the claim (see complete_jobs): when its postmaster started,
-    -- in microseconds since the epoch (an integer: cheaper to send and read than a timestamp).
-    (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint as server_run;
+    server_run() as server_run; -- the server run that granted the claim (see complete_jobs)
 
 -- name: lock_job_kind_limits :exec
 -- First statement of a limited claim: takes the limit lock of each of `kinds` (the worker's
@@ -173,9 +171,7 @@ returning
     j.attempts,
     j.max_attempts,
     j.created_at,
-    -- The server run that granted the claim (see complete_jobs): when its postmaster started,
-    -- in microseconds since the epoch (an integer: cheaper to send and read than a timestamp).
-    (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint as server_run;
+    server_run() as server_run; -- the server run that granted the claim (see complete_jobs)
 
 -- name: list_limited_job_kinds :many
 -- Which of `kinds` (a worker's) have a limit: the kinds its limited claim takes.
@@ -191,7 +187,7 @@ select pg_notify('invorder_job_limits', %(kind)s);
 -- name: complete_jobs :execrows
 -- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker
 -- after its lease ran out belongs to someone else now and is left alone. And only on the
--- server run that granted the claim (`server_run`, as the claim returned it):
+-- server run that granted the claim (`server_run()`, as the claim returned it):
 -- after a restart or a failover in between, what the handler committed may be lost (an
 -- asynchronous standby promoted) while the claim survived, and
 -- deleting the job would leave its order unfinished with nothing to move it on; the worker
@@ -206,7 +202,7 @@ where
     id = any(%(ids)s::bigint[])
     and lease_owner = %(owner)s
     and lease_expires_at is not null
-    and (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint = %(server_run)s;
+    and server_run() = %(server_run)s;
 
 -- name: release_jobs :execrows
 -- Puts jobs `owner` still holds back in the queue after `delay_s` each. A failure counts

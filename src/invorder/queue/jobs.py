@@ -28,9 +28,9 @@ class Job(msgspec.Struct, frozen=True):
     attempts: int
     max_attempts: int
     created_at: datetime
-    # The server run that granted the claim (its pg_postmaster_start_time(), in microseconds
-    # since the epoch): the job is deleted as done only on that same server run, never after a
-    # restart or failover in between (see complete_jobs in sql/queries/jobs.sql).
+    # The server run that granted the claim (SQL `server_run()`: its postmaster's start time,
+    # in microseconds since the epoch): the job is deleted as done only on that same server
+    # run, never after a restart or failover in between (complete_jobs, sql/queries/jobs.sql).
     server_run: int
 
 
