@@ -192,13 +192,16 @@ def test_list_below_reorder_point_refuses_a_non_boolean_with_400(client: Any, va
 
 def test_the_document_states_the_patch_forms_and_the_filter(client: Any) -> None:
     doc = client.get("/schema/openapi.json").json()
-    body = doc["components"]["schemas"]["InventoryPatch"]
-    assert body["additionalProperties"] is False
-    assert body["oneOf"] == [
-        {"required": ["on_hand"], "properties": {}},
-        {"required": ["reorder_point"], "properties": {"on_hand": False}},
+    schemas = doc["components"]["schemas"]
+    assert schemas["InventoryPatch"]["oneOf"] == [
+        {"$ref": "#/components/schemas/InventoryPatchOnHand"},
+        {"$ref": "#/components/schemas/InventoryPatchReorderPoint"},
     ]
-    assert {"type": "null"} in body["properties"]["reorder_point"]["anyOf"]
+    on_hand, reorder_point = schemas["InventoryPatchOnHand"], schemas["InventoryPatchReorderPoint"]
+    assert on_hand["required"] == ["on_hand"] and sorted(on_hand["properties"]) == ["on_hand", "reorder_point"]
+    assert reorder_point["required"] == ["reorder_point"] and list(reorder_point["properties"]) == ["reorder_point"]
+    assert on_hand["additionalProperties"] is False and reorder_point["additionalProperties"] is False
+    assert {"type": "null"} in reorder_point["properties"]["reorder_point"]["anyOf"]
     out = doc["components"]["schemas"]["InventoryOut"]
     assert "reorder_point" in out["required"]
     (param,) = [p for p in doc["paths"]["/api/v1/inventory"]["get"]["parameters"] if p["name"] == "below_reorder_point"]

@@ -53,13 +53,22 @@ def test_request_bodies_are_closed_and_exact(client: Any) -> None:
     ]
     assert len(bodies) > 10
     for name in bodies:
-        assert schemas[name]["additionalProperties"] is False, name
-    # A list item keeps its bounds, and a choice of two forms is stated.
+        # A body is a closed object, or a choice of closed objects (its forms).
+        forms = [ref["$ref"].rsplit("/", 1)[1] for ref in schemas[name].get("oneOf", [])] or [name]
+        for form in forms:
+            assert schemas[form]["additionalProperties"] is False, (name, form)
+    # A list item keeps its bounds, and a choice of two forms is stated, each form its own type.
     assert schemas["JobIds"]["properties"]["ids"]["items"]["minimum"] == 1
-    assert [sorted(form["required"]) for form in schemas["OrderCreate"]["oneOf"]] == [
-        ["items"],
-        ["product_id", "quantity"],
+    assert schemas["OrderCreate"]["oneOf"] == [
+        {"$ref": "#/components/schemas/OrderCreateItems"},
+        {"$ref": "#/components/schemas/OrderCreateLine"},
     ]
+    assert schemas["OrderCreateItems"]["required"] == ["items"]
+    assert sorted(schemas["OrderCreateItems"]["properties"]) == ["customer_ref", "items"]
+    assert schemas["OrderCreateLine"]["required"] == ["product_id", "quantity"]
+    assert sorted(schemas["OrderCreateLine"]["properties"]) == ["customer_ref", "product_id", "quantity"]
+    # An optional field that is null when left out says nothing more (no `"default": null`).
+    assert "default" not in schemas["ProductCreate"]["properties"]["sku"]
     assert schemas["KeyCreate"]["properties"]["scopes"]["items"]["enum"]
 
 
@@ -68,13 +77,21 @@ def test_parameters_are_never_null_strings_and_refuse_nul(client: Any) -> None:
         for operation in item.values():
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 schema = parameter["schema"]
-                if "enum" in schema:
+                if "enum" in schema or any("enum" in s for s in schema.get("oneOf", [])):
                     continue  # the API's own values, none holding NUL (`null` is absent for these)
                 kinds = [schema.get("type")] + [s.get("type") for s in schema.get("oneOf", [])]
                 if "string" in kinds:
                     assert schema["type"] == "string" and "oneOf" not in schema, parameter
                     patterns = [schema.get("pattern")] + [p["pattern"] for p in schema.get("allOf", [])]
                     assert "^[^\\u0000]*$" in patterns, parameter
+
+
+def test_an_optional_enum_parameter_is_one_enum_or_null(client: Any) -> None:
+    (status,) = [p for p in document(client)["paths"]["/api/v1/orders"]["get"]["parameters"] if p["name"] == "status"]
+    assert status["schema"]["oneOf"] == [
+        {"type": "string", "enum": ["pending", "reserved", "processed", "failed", "cancelled"]},
+        {"type": "null"},
+    ]
 
 
 def test_the_api_accepts_what_the_document_calls_an_integer_and_refuses_nul(client: Any, sql: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
@@ -30,9 +30,9 @@ class InventoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`on_hand` (an absolute level), `reorder_point` (null clears it), or both; not neither."""
 
     # Two forms that never overlap, so that exactly one matches a body with either field or both.
-    __openapi_one_of__: ClassVar[list[dict[str, list[str]]]] = [
-        {"required": ["on_hand"], "absent": []},
-        {"required": ["reorder_point"], "absent": ["on_hand"]},
+    __openapi_one_of__: ClassVar[list[dict[str, Any]]] = [
+        {"name": "InventoryPatchOnHand", "required": ["on_hand"], "absent": []},
+        {"name": "InventoryPatchReorderPoint", "required": ["reorder_point"], "absent": ["on_hand"]},
     ]
     on_hand: Quantity | msgspec.UnsetType = msgspec.UNSET
     reorder_point: Quantity | msgspec.UnsetType | None = msgspec.UNSET

@@ -21,8 +21,9 @@ from invorder import __version__
 from invorder.api.access import BEARER
 
 # A request struct that is valid in one of several forms (one field or another, never both)
-# lists them in this class attribute, each as {"required": [...], "absent": [...]}; the
-# document gives them as `oneOf`.
+# lists them in this class attribute, each as {"name": ..., "required": [...], "absent": [...]};
+# the document gives each form as a closed object schema of that name, and the struct as their
+# `oneOf`.
 ONE_OF = "__openapi_one_of__"
 NO_NUL = "^[^\\u0000]*$"
 _REFS = "#/components/schemas/{name}"
@@ -40,6 +41,7 @@ def openapi_config() -> OpenAPIConfig:
         ),
         # The document at /schema/openapi.json and the two pages that show it, each given the
         # exact document (no YAML copy: one format, one place to check).
+        operation_id_creator=_operation_id,
         render_plugins=[ExactRedocRenderPlugin(path="/"), ExactSwaggerRenderPlugin(), ExactJsonRenderPlugin()],
         components=Components(
             security_schemes={
@@ -51,6 +53,13 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
     )
+
+
+def _operation_id(handler: HTTPRouteHandler, method: Any, path: Any) -> str:
+    """The handler's name in camelCase (`placeOrder`): what generated clients name their calls.
+    Litestar refuses two operations with one id, so handler names stay unique."""
+    first, *rest = handler.handler_name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def _exact(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> dict[str, Any]:
@@ -90,23 +99,41 @@ def exact_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     bodies = _request_structs(app)
     _, components = msgspec.json.schema_components(bodies, ref_template=_REFS)
     for name, schema in components.items():
-        schemas[name] = _without_nul(schema)
+        schemas[name] = _without_nul(_no_null_defaults(schema))
     for struct in bodies:
-        forms = getattr(struct, ONE_OF, None)
-        if forms:
-            schemas[struct.__name__]["oneOf"] = [
-                {"required": form["required"], "properties": {name: False for name in form["absent"]}} for form in forms
-            ]
+        for form in getattr(struct, ONE_OF, []):
+            schemas[form["name"]] = _form(schemas[struct.__name__], form)
+        if hasattr(struct, ONE_OF):
+            whole = schemas[struct.__name__]
+            schemas[struct.__name__] = {
+                "title": whole["title"],
+                "description": whole.get("description", ""),
+                "oneOf": [{"$ref": _REFS.format(name=form["name"])} for form in getattr(struct, ONE_OF)],
+            }
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
             for parameter in operation.get("parameters", []):
-                parameter["schema"] = _without_nul(_string_never_null(parameter["schema"]))
+                parameter["schema"] = _without_nul(_nullable_enum(_string_never_null(parameter["schema"])))
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None and body["schema"].get("$ref", "").removeprefix(_REFS[:-6]) not in components:
                 raise RuntimeError(f"the request body {body['schema']} has no schema from msgspec")
     return document
+
+
+def _form(whole: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
+    """One form of a request body, a closed object of its own: the struct's schema without the
+    fields the form leaves out, with its own required fields. Closed objects cannot overlap, so
+    `oneOf` over them states the rule, in a shape that generators turn into a union of types."""
+    properties = {name: schema for name, schema in whole["properties"].items() if name not in form["absent"]}
+    return {
+        "title": form["name"],
+        "type": "object",
+        "properties": properties,
+        "required": sorted({*whole.get("required", []), *form["required"]}),
+        "additionalProperties": False,
+    }
 
 
 def _request_structs(app: Litestar) -> list[Any]:
@@ -119,6 +146,17 @@ def _request_structs(app: Litestar) -> list[Any]:
     return list(found.values())
 
 
+def _no_null_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """A request field that may be left out is null when it is, which `"default": null` says
+    again; openapi-typescript reads any default as "always present" and would make the field
+    required in the request types, so the document leaves it out."""
+    properties = {
+        name: {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+        for name, prop in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties} if properties else schema
+
+
 def _string_never_null(schema: dict[str, Any]) -> dict[str, Any]:
     """A path, query or header parameter is text: an optional string one is never `null` (the
     text "null" is just text to it). An optional number or enum is: Litestar reads the text
@@ -129,6 +167,19 @@ def _string_never_null(schema: dict[str, Any]) -> dict[str, Any]:
     merged = {k: v for k, v in schema.items() if k != "oneOf"}
     merged["type"] = "string"
     return merged
+
+
+def _nullable_enum(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional enum parameter, which Litestar gives as `type: [null, string]` with null among
+    the values, as `oneOf` an enum of strings or null: the same values, in the shape that
+    generators make one enum type of (openapi-python-client made three of the other)."""
+    types = schema.get("type")
+    if not isinstance(types, list) or "null" not in types or "enum" not in schema or len(types) != 2:
+        return schema
+    (kind,) = [t for t in types if t != "null"]
+    values = [v for v in schema["enum"] if v is not None]
+    rest = {k: v for k, v in schema.items() if k not in ("type", "enum")}
+    return {"oneOf": [{"type": kind, "enum": values}, {"type": "null"}], **rest}
 
 
 def _without_nul(schema: Any) -> Any:

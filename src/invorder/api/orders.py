@@ -40,9 +40,9 @@ class OrderLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Either `items`, or the one-line form `product_id` + `quantity`."""
 
-    __openapi_one_of__: ClassVar[list[dict[str, list[str]]]] = [
-        {"required": ["items"], "absent": ["product_id", "quantity"]},
-        {"required": ["product_id", "quantity"], "absent": ["items"]},
+    __openapi_one_of__: ClassVar[list[dict[str, Any]]] = [
+        {"name": "OrderCreateItems", "required": ["items"], "absent": ["product_id", "quantity"]},
+        {"name": "OrderCreateLine", "required": ["product_id", "quantity"], "absent": ["items"]},
     ]
     items: Annotated[list[OrderLine], Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
     product_id: BodyId | msgspec.UnsetType = msgspec.UNSET
