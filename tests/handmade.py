@@ -7,8 +7,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from invorder.orders.payment import payment_key
 from invorder.payments.client import Charge, PaymentsClient
+from invorder.payments.gateway import payment_key
 
 
 def make_product(sql: Any, *, sku: str | None = None, price: int = 100, on_hand: int | None = 10) -> int:

@@ -11,9 +11,9 @@ from typing import Any
 
 from invorder import db
 from invorder.orders.processing import OrderBatchProcessor, OrderPolicy
+from invorder.processes.worker import payment_gateway
 from invorder.queue import Complete, Job, JobContext, Outcome, Snooze
 from invorder.settings import load_settings
-from invorder.workers import payment_gateway
 from tests.handmade import make_order, make_product, stock
 from tests.invariants import check_stock_invariants
 from tests.processes import LiveProcess

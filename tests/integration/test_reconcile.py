@@ -17,9 +17,10 @@ import msgspec
 import pytest
 
 from invorder import db
+from invorder.ops.reconcile import Report, reconcile
+from invorder.ops.reconcile_job import RECONCILE, ReconcileJob, seed_reconcile_job
 from invorder.payments.client import PaymentsClient
 from invorder.queue import Complete, Job, JobContext, enqueue
-from invorder.reconcile import RECONCILE, ReconcileJob, Report, reconcile, seed_reconcile_job
 from invorder.settings import Settings
 from invorder.sql import queries
 from tests.conftest import TEST_ENV
@@ -117,7 +118,7 @@ def test_reserved_drift_is_reported_then_recomputed_from_the_orders_in_reserved(
     assert (report.found, report.repaired, report.remaining, report.exit_code) == (3, 0, 3, 1)
     assert snapshot(sql) == before
 
-    with caplog.at_level(logging.WARNING, logger="invorder.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="invorder.ops.reconcile"):
         report = run_reconcile(database_url, payments_sim.url, repair=True)
     assert [(d.subject, d.repaired, d.action) for d in report.drift] == [
         (f"product {inflated}", True, "repaired: reserved set to 2"),
@@ -131,7 +132,7 @@ def test_reserved_drift_is_reported_then_recomputed_from_the_orders_in_reserved(
     repairs = [
         (r.product_id, r.reserved_before, r.reserved_after)  # type: ignore[attr-defined]
         for r in caplog.records
-        if r.name == "invorder.reconcile"
+        if r.name == "invorder.ops.reconcile"
     ]
     assert repairs == [(inflated, 5, 2), (left_counted, 3, 0)]
     assert snapshot(sql)["orders"] == before["orders"] and snapshot(sql)["ledger"] == before["ledger"]

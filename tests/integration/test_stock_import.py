@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from invorder import db
-from invorder.catalog.inventory import on_restock
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.orders.placement import wake_orders_waiting_for
 from tests.conftest import TEST_ENV
@@ -20,13 +19,12 @@ from tests.invariants import check_stock_invariants
 
 
 def run_import(database_url: str, path: Path) -> ImportReport:
-    on_restock(wake_orders_waiting_for)
 
     async def main() -> ImportReport:
         pool = db.open_pool(database_url, min_size=1, max_size=1)
         await pool.open(wait=True)
         try:
-            return await import_stock(pool, path)
+            return await import_stock(pool, path, on_restock=wake_orders_waiting_for)
         finally:
             await pool.close()
 

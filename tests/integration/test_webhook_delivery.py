@@ -19,8 +19,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from invorder import db
-from invorder.events.delivery import DeliveryPolicy, WebhookDeliverer
 from invorder.queue import Complete, Job, JobContext, Outcome, Snooze
+from invorder.webhooks.delivery import DeliveryPolicy, WebhookDeliverer
 from tests.webhook_receiver import Receiver
 
 POLICY = DeliveryPolicy(

@@ -6,7 +6,9 @@ and their rotation, the deliveries record, and the `invorder webhooks` CLI."""
 from __future__ import annotations
 
 import base64
+import getpass
 import re
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -360,7 +362,9 @@ def test_webhooks_cli_creates_lists_updates_rotates_and_deletes(database_url: st
     assert hook["client"] == "shop-cli" and hook["events"] == ["order.processed", "order.failed"]
     assert SECRET_SHAPE.fullmatch(hook["secret"]) and hook["all_clients"] is False
     row = sql.execute("select client_id, created_by, secret from webhook_endpoints").fetchone()
-    assert row == (client_id(sql, "shop-cli"), "admin", hook["secret"])
+    # Every CLI command records its actor the same way: --actor, or the operator's user@host.
+    operator = f"{getpass.getuser()}@{socket.gethostname()}"
+    assert row == (client_id(sql, "shop-cli"), operator, hook["secret"])
     everyone = run_invorder(
         "webhooks", "create", "--client", "shop-cli", "--url", LOOPBACK_URL, "--event", "*", "--all-clients", env=env
     )
@@ -372,7 +376,7 @@ def test_webhooks_cli_creates_lists_updates_rotates_and_deletes(database_url: st
     off = run_invorder("webhooks", "update", str(hook["id"]), "--disable", "--event", "*", env=env)
     assert off.returncode == 0, off.stderr
     state = sql.execute("select enabled, disabled_reason, events from webhook_endpoints where id = %s", (hook["id"],))
-    assert state.fetchone() == (False, "disabled by admin", ["*"])
+    assert state.fetchone() == (False, f"disabled by {operator}", ["*"])
     on = run_invorder("webhooks", "update", str(hook["id"]), "--enable", env=env)
     assert on.returncode == 0 and "enabled" in on.stdout
     rotated = run_invorder("webhooks", "rotate-secret", str(hook["id"]), "--json", env=env)

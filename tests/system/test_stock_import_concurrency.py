@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from invorder import db
-from invorder.catalog.inventory import on_restock
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.orders.placement import wake_orders_waiting_for
 from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
@@ -39,7 +38,6 @@ def system(system_env: dict[str, str], payments_sim: LiveProcess) -> Iterator[Li
 def test_imports_racing_orders_never_cut_below_reserved_and_stock_ends_exact(
     system: LiveProcess, payments_sim: LiveProcess, database_url: str, sql: Any, tmp_path: Path
 ) -> None:
-    on_restock(wake_orders_waiting_for)
     rng = random.Random(11)
     with httpx.Client(headers=AUTH, base_url=system.url, timeout=10) as http:
         products = []
@@ -71,7 +69,7 @@ def test_imports_racing_orders_never_cut_below_reserved_and_stock_ends_exact(
             n += 1
             path = tmp_path / f"feed-{n}.csv"
             path.write_text("sku,on_hand\n" + "".join(f"{sku},{rng.randint(0, 25)}\n" for sku in SKUS))
-            reports.append(await import_stock(pool, path))
+            reports.append(await import_stock(pool, path, on_restock=wake_orders_waiting_for))
 
     async def race() -> list[int]:
         pool = db.open_pool(database_url, min_size=1, max_size=2)

@@ -63,8 +63,8 @@ def test_order_request_hash_ignores_line_order_and_sees_changes() -> None:
 
 def test_the_known_job_kinds_are_the_kinds_the_workers_register() -> None:
     from invorder.job_kinds import INVORDER_JOB_KINDS
+    from invorder.processes.worker import invorder_registry, payment_gateway
     from invorder.settings import load_settings
-    from invorder.workers import invorder_registry, payment_gateway
 
     settings = load_settings(environ={})
     registry, _ = invorder_registry(settings, payment_gateway(settings))

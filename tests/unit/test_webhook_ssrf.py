@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from invorder.errors import InvalidInput
-from invorder.events import ssrf
-from invorder.events.ssrf import UnsafeWebhookURL, check_endpoint_url, resolve_delivery_target
+from invorder.webhooks import ssrf
+from invorder.webhooks.ssrf import UnsafeWebhookURL, check_endpoint_url, resolve_delivery_target
 
 # Not a real name (no such top-level domain): only ever given to the resolvers below.
 MADE_UP_HOST = "receiver.invorder-tests-nowhere"

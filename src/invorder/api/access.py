@@ -13,8 +13,8 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from invorder.access.keys import SCOPES, KeyVerifier, Principal
-from invorder.api.problems import problem_responses
 from invorder.errors import Forbidden, Unauthorized, UnauthorizedBrowser
+from invorder.web.problems import problem_responses
 
 SCOPE_KEY = "scope"
 BEARER = "bearer"  # the name of the security scheme in the OpenAPI document

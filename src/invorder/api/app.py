@@ -27,16 +27,15 @@ from invorder.api.middleware import request_deadline_middleware, request_logging
 from invorder.api.openapi import openapi_config
 from invorder.api.ops import OpsController
 from invorder.api.orders import OrderController
-from invorder.api.problems import EXCEPTION_HANDLERS
 from invorder.api.products import ProductController
-from invorder.api.strict_body import check_json_body
 from invorder.api.webhooks import WebhookEndpointController
 from invorder.catalog.cache import CatalogCache
-from invorder.catalog.inventory import on_restock
-from invorder.gc_tuning import tune_gc_for_service
 from invorder.logs import configure_logging
-from invorder.orders.placement import OrderPlacer, wake_orders_waiting_for
+from invorder.orders.placement import OrderPlacer
+from invorder.processes.gc_tuning import tune_gc_for_service
 from invorder.settings import Settings, load_settings
+from invorder.web.problems import EXCEPTION_HANDLERS
+from invorder.web.strict_body import check_json_body
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (invorder dev sets it for the embedded server)")
     database_url = settings.database_url
-    on_restock(wake_orders_waiting_for)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

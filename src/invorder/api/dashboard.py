@@ -17,8 +17,8 @@ from psycopg_pool import PoolTimeout
 from invorder.api.access import needs, require_scope_from_browser
 from invorder.api.dashboard_page import render_dashboard, render_unavailable
 from invorder.api.deps import PoolDep
-from invorder.dashboard import dashboard_snapshot
 from invorder.errors import Unavailable
+from invorder.ops.dashboard import dashboard_snapshot
 
 log = logging.getLogger(__name__)
 

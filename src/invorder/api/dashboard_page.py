@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from invorder.api.markup import Markup, render, tag
-from invorder.dashboard import LIST_LIMIT, DashboardSnapshot, JobsMinuteRow, LowStockRow, OrdersMinuteRow
+from invorder.ops.dashboard import LIST_LIMIT, DashboardSnapshot, JobsMinuteRow, LowStockRow, OrdersMinuteRow
 from invorder.queue.admin import FailureRow, QueueDepthRow, StuckJobRow, WorkerRow
 
 ORDER_STATUSES = ("pending", "reserved", "processed", "failed", "cancelled")

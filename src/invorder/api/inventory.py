@@ -15,6 +15,7 @@ from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.catalog import inventory
 from invorder.errors import BadRequest, FieldError
+from invorder.orders.placement import wake_orders_waiting_for
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=0, le=10**12)]
@@ -165,6 +166,7 @@ class InventoryController(Controller):
             data.to_changes(),
             expected_version=expected_version(if_match),
             actor=principal.actor,
+            on_restock=wake_orders_waiting_for,
         )
         return _message("Inventory updated successfully", row)
 
@@ -172,7 +174,9 @@ class InventoryController(Controller):
     async def adjust_inventory(
         self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[InventoryMessage]:
-        row = await inventory.adjust_on_hand(pool, product_id, data.delta, data.reason.strip(), actor=principal.actor)
+        row = await inventory.adjust_on_hand(
+            pool, product_id, data.delta, data.reason.strip(), actor=principal.actor, on_restock=wake_orders_waiting_for
+        )
         return _message("Inventory adjusted successfully", row, 201)
 
     @delete("/{product_id:int}", status_code=200, **needs("inventory:write", 400, 404, 409))

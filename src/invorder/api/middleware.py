@@ -22,8 +22,8 @@ from litestar.types import (
     Send,
 )
 
-from invorder.api.problems import PROBLEM_JSON, TYPE_BASE, Problem
 from invorder.logs import log_context
+from invorder.web.problems import PROBLEM_JSON, TYPE_BASE, Problem
 
 log = logging.getLogger("invorder.access")
 

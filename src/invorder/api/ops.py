@@ -13,11 +13,12 @@ from msgspec import Meta
 from invorder.access import keys
 from invorder.api.access import needs, principal_of
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
-from invorder.api.strict_body import whole
+from invorder.durations import DURATION_PATTERN, parse_duration
 from invorder.errors import BadRequest, FieldError
 from invorder.job_kinds import INVORDER_JOB_KINDS
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
+from invorder.web.strict_body import whole
 
 Actor = Annotated[str | None, HeaderParameter(name="X-Actor", max_length=100, required=False)]
 
@@ -35,7 +36,7 @@ class JobIds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class PurgeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Dead and/or cancelled jobs last changed more than `older_than` ago (e.g. "7d", "12h", "90s")."""
 
-    older_than: Annotated[str, Meta(pattern=admin.DURATION_PATTERN)]
+    older_than: Annotated[str, Meta(pattern=DURATION_PATTERN)]
     statuses: Annotated[
         list[admin.PurgeableStatus],
         Meta(min_length=1, max_length=2, extra_json_schema={"uniqueItems": True}),
@@ -198,7 +199,7 @@ class OpsController(Controller):
     async def purge_jobs(
         self, data: JSONBody[PurgeRequest], pool: PoolDep, request: Request[Any, Any, Any], x_actor: Actor = None
     ) -> PurgeMessage:
-        older_than_s = admin.parse_duration(whole(admin.DURATION_PATTERN, data.older_than, "older_than"))
+        older_than_s = parse_duration(whole(DURATION_PATTERN, data.older_than, "older_than"))
         if len(set(data.statuses)) != len(data.statuses):
             raise BadRequest("a status is named twice", [FieldError("statuses", "duplicate")])
         purged = await admin.purge_jobs(

@@ -49,23 +49,9 @@ def _no_inventory(product_id: int) -> NotFound:
     return NotFound(f"product {product_id} has no inventory record")
 
 
+# `hook(conn, product_id)`, run in the transaction that grows a product's stock: orders pass
+# theirs (waiting orders retry at once) to every function that can grow stock, which requires it.
 RestockHook = Callable[[db.Conn, int], Awaitable[None]]
-_restock_hooks: list[RestockHook] = []
-
-
-def on_restock(hook: RestockHook) -> RestockHook:
-    """Register `hook(conn, product_id)`, run in the transaction that grows a product's stock.
-    `invorder.orders` uses it to retry orders waiting for that product at once (the catalog
-    knows nothing of orders)."""
-    if hook not in _restock_hooks:
-        _restock_hooks.append(hook)
-    return hook
-
-
-async def run_restock_hooks(conn: db.Conn, product_id: int) -> None:
-    """Run every `on_restock` hook for a product whose on_hand just grew, in the caller's transaction."""
-    for hook in _restock_hooks:
-        await hook(conn, product_id)
 
 
 async def create_inventory(
@@ -121,6 +107,7 @@ async def _change(
     kind: str,
     reason: str,
     actor: str,
+    on_restock: RestockHook | None,  # None only where stock cannot grow
     reorder_point: int | msgspec.UnsetType | None = msgspec.UNSET,
 ) -> InventoryRow:
     current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
@@ -145,23 +132,9 @@ async def _change(
     )
     if row is None:
         raise _no_inventory(product_id)
-    if delta > 0:
-        await run_restock_hooks(conn, product_id)
+    if delta > 0 and on_restock is not None:
+        await on_restock(conn, product_id)
     return row
-
-
-async def set_on_hand(
-    pool: AsyncConnectionPool[db.Conn],
-    product_id: int,
-    on_hand: int,
-    *,
-    expected_version: int | None,
-    actor: str,
-) -> InventoryRow:
-    """Set on_hand to an absolute level (a stock count); the ledger records the difference."""
-    return await update_inventory(
-        pool, product_id, InventoryChanges(on_hand=on_hand), expected_version=expected_version, actor=actor
-    )
 
 
 async def update_inventory(
@@ -171,6 +144,7 @@ async def update_inventory(
     *,
     expected_version: int | None,
     actor: str,
+    on_restock: RestockHook,
 ) -> InventoryRow:
     """Set on_hand to an absolute level (a stock count; the ledger records the difference), the
     reorder point, or both, in one statement that bumps the version once; 412 when
@@ -187,16 +161,29 @@ async def update_inventory(
             )
         delta = 0 if changes.on_hand is msgspec.UNSET else changes.on_hand - current.on_hand
         return await _change(
-            conn, product_id, delta, "set", "stock level set", actor, reorder_point=changes.reorder_point
+            conn,
+            product_id,
+            delta,
+            "set",
+            "stock level set",
+            actor,
+            on_restock=on_restock,
+            reorder_point=changes.reorder_point,
         )
 
 
 async def adjust_on_hand(
-    pool: AsyncConnectionPool[db.Conn], product_id: int, delta: int, reason: str, *, actor: str
+    pool: AsyncConnectionPool[db.Conn],
+    product_id: int,
+    delta: int,
+    reason: str,
+    *,
+    actor: str,
+    on_restock: RestockHook,
 ) -> InventoryRow:
     """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
     async with db.transaction(pool) as conn:
-        return await _change(conn, product_id, delta, "adjustment", reason, actor)
+        return await _change(conn, product_id, delta, "adjustment", reason, actor, on_restock=on_restock)
 
 
 async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, *, actor: str) -> InventoryRow:
@@ -210,7 +197,7 @@ async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, 
                 f"{current.reserved} units of product {product_id} are reserved for orders;"
                 " it cannot be removed until they are settled"
             )
-        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted", actor)
+        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted", actor, on_restock=None)
         await db.execute(conn, Q.delete_inventory, product_id=product_id)
     return current
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import msgspec
 
 from invorder import db
 from invorder.audit import SYSTEM
-from invorder.catalog.inventory import run_restock_hooks
+from invorder.catalog.inventory import RestockHook
 from invorder.sql import queries
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,11 @@ def _verdict(row: _AppliedRow) -> LineResult:
     raise ValueError(f"unknown outcome {row.outcome!r} for line {row.line}")  # pragma: no cover
 
 
-async def import_stock(pool: Any, path: Path) -> ImportReport:
+async def import_stock(pool: Any, path: Path, *, on_restock: RestockHook) -> ImportReport:
     """Set on_hand from the feed at `path`, in one transaction: lines are copied into a staging
     table as they are read (a malformed one without its level), then one statement locks, checks
-    and applies the well-formed ones and writes the ledger. Products whose stock grew run the
-    `on_restock` hooks (waiting orders wake)."""
+    and applies the well-formed ones and writes the ledger. Products whose stock grew run
+    `on_restock` (waiting orders wake)."""
     results: list[LineResult] = []
     async with db.transaction(pool) as conn:
         await db.execute(conn, Q.create_stock_import_table)
@@ -184,7 +184,7 @@ async def import_stock(pool: Any, path: Path) -> ImportReport:
         for row in rows:
             grew = row.outcome == "applied" and row.on_hand > (row.on_hand_before or 0)
             if grew and row.product_id is not None:
-                await run_restock_hooks(conn, row.product_id)
+                await on_restock(conn, row.product_id)
     results.sort(key=lambda r: r.line)
     report = ImportReport(
         file=str(path),
@@ -202,28 +202,3 @@ async def import_stock(pool: Any, path: Path) -> ImportReport:
         extra={"file": str(path)},
     )
     return report
-
-
-async def run_stock_import(database_url: str, path: Path, options: Mapping[str, Any]) -> ImportReport:
-    """One import with a connection pool of its own (the CLI's entry point); `options` are
-    `db.connect_options(settings)`."""
-    pool = db.open_pool(database_url, options=options, min_size=1, max_size=1, name="invorder-stock-import")
-    await pool.open(wait=True, timeout=30)
-    try:
-        return await import_stock(pool, path)
-    finally:
-        await pool.close()
-
-
-def render_text(report: ImportReport) -> str:
-    """Each line's verdict as aligned columns, then a summary."""
-    table = [("LINE", "SKU", "RESULT", "DETAIL")]
-    table += [(str(r.line), r.sku or "-", r.result, r.detail) for r in report.lines]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in table]
-    lines.append(
-        f"summary: {Path(report.file).name}: {len(report.lines)} line{'' if len(report.lines) == 1 else 's'},"
-        f" {report.applied} applied,"
-        f" {report.unchanged} unchanged, {report.rejected} rejected"
-    )
-    return "\n".join(lines)

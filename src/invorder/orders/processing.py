@@ -22,8 +22,8 @@ from invorder.logs import log_context
 from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders import model
 from invorder.orders.model import OrderRow
-from invorder.orders.payment import ChargeResult, PaymentGateway, payment_key
 from invorder.orders.state import OrderChanges
+from invorder.payments.gateway import ChargeResult, PaymentGateway, payment_key
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
 from invorder.sql import queries

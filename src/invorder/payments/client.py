@@ -14,6 +14,8 @@ from typing import Self, TypeVar
 import aiohttp
 import msgspec
 
+from invorder.settings import Settings
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -173,6 +175,17 @@ class PaymentsClient:
             # A success we cannot read tells us no more than no answer at all.
             log.warning("payment provider sent an unreadable answer: %s", exc, extra=fields)
             raise PaymentOutcomeUnknown(f"unreadable answer ({response.status_code}): {exc}") from exc
+
+
+def payments_client(settings: Settings, *, max_connections: int | None = None) -> PaymentsClient:
+    """The one way a process makes its client of the provider at INVORDER_PAYMENTS_URL: with
+    the configured timeouts, and at most `max_connections` (the payments in flight) at once."""
+    return PaymentsClient(
+        settings.payments_url,
+        connect_timeout_s=settings.payments_connect_timeout_s,
+        read_timeout_s=settings.payments_read_timeout_s,
+        max_connections=settings.payment_max_in_flight if max_connections is None else max_connections,
+    )
 
 
 @dataclass(frozen=True, slots=True)

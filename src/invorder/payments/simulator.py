@@ -32,10 +32,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
-from invorder.api.problems import EXCEPTION_HANDLERS
-from invorder.api.strict_body import check_json_body
 from invorder.errors import IdempotencyMismatch, InvorderError, Unavailable
 from invorder.logs import configure_logging
+from invorder.web.problems import EXCEPTION_HANDLERS
+from invorder.web.strict_body import check_json_body
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,6 @@ JobStatus = Literal["ready", "running", "dead", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
 PurgeableStatus = Literal["dead", "cancelled"]
 PURGEABLE_STATUSES: tuple[PurgeableStatus, ...] = get_args(PurgeableStatus)
-# The durations `parse_duration` reads, as the API's schema gives them: a number (a fraction
-# allowed) and an optional unit, with at most as many digits as keep it under 100 years.
-DURATION_PATTERN = (
-    r"^([0-9]{1,9}(\.[0-9]{1,6})?s?|[0-9]{1,7}(\.[0-9]{1,6})?m|[0-9]{1,5}(\.[0-9]{1,6})?h"
-    r"|[0-9]{1,4}(\.[0-9]{1,6})?d|[0-9]{1,3}(\.[0-9]{1,6})?w)$"
-)
 PURGE_BATCH = 5000
 MAX_IDS = 1000
 MAX_RUNNING_LIMIT = 10_000  # the largest limit on a kind's jobs running at once
@@ -354,22 +348,8 @@ async def purge_jobs(
     return total
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_S = 100 * 365 * 86400  # beyond it PostgreSQL's intervals and timestamps give out
 
-
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `15m`, `12h`, `7d` or `2w` as seconds (any float; `purge_jobs` bounds it)."""
-    value = text.strip().lower()
-    unit = value[-1:] if value[-1:] in _UNITS else "s"
-    number = value[:-1] if value[-1:] in _UNITS else value
-    try:
-        seconds = float(number) * _UNITS[unit]
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r} is not a duration (e.g. 90s, 15m, 12h, 7d)", [FieldError("older_than", "not a duration")]
-        ) from None
-    return seconds  # its range is purge_jobs' to check, the one place the bound matters
 
 
 class _Known(msgspec.Struct, frozen=True):

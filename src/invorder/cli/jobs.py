@@ -1,66 +1,26 @@
-"""`invorder jobs ...`: the job administration commands, printing rich tables (or `--json`)
-of what `invorder.queue.admin` answers."""
+"""`invorder jobs ...`: the job queue's administration, as rich tables (or `--json`)."""
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-import socket
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
 
 import click
 import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from invorder import db
+from invorder.cli.common import (
+    actor_option,
+    actor_or_default,
+    echo_json,
+    json_option,
+    rich_console,
+    run_with_pool,
+    when,
+)
+from invorder.durations import parse_duration
 from invorder.errors import InvorderError
 from invorder.queue import admin
-
-T = TypeVar("T")
-
-
-def rich_console() -> Console:
-    # Piped output keeps whole lines (no wrapping at 80 columns) and no colour codes.
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-
-
-def default_actor() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-def run_with_pool(fn: Callable[[Any], Awaitable[T]]) -> T:
-    """Run `fn(pool)` against the configured database; domain errors end the command with a
-    message and exit code 2 (bad input) or 1 (anything else)."""
-    from invorder.cli import database_url, setup
-
-    settings = setup()
-
-    async def go(url: str) -> T:
-        pool = db.open_pool(url, options=db.connect_options(settings), min_size=1, max_size=2, name="invorder-jobs-cli")
-        await pool.open(wait=True, timeout=30)
-        try:
-            return await fn(pool)
-        finally:
-            await pool.close()
-
-    with database_url(settings) as url:
-        try:
-            return asyncio.run(go(url))
-        except InvorderError as exc:
-            click.echo(f"error: {exc.detail}", err=True)
-            raise SystemExit(2 if exc.status in (400, 422) else 1) from None
-
-
-def echo_json(value: Any) -> None:
-    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
-
-
-def when(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def _age(seconds: float) -> str:
@@ -81,9 +41,6 @@ def _short(text: str | None, width: int = 70) -> str:
 @click.group()
 def jobs() -> None:
     """Inspect and administer the job queue (the `jobs` table)."""
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 
 
 @jobs.command()
@@ -186,7 +143,7 @@ def stats(as_json: bool) -> None:
 
 @jobs.command()
 @click.argument("kind")
-@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@actor_option
 @json_option
 def pause(kind: str, actor: str | None, as_json: bool) -> None:
     """Stop every worker claiming jobs of KIND (those running finish); stored in the database."""
@@ -195,7 +152,7 @@ def pause(kind: str, actor: str | None, as_json: bool) -> None:
 
 @jobs.command()
 @click.argument("kind")
-@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@actor_option
 @json_option
 def resume(kind: str, actor: str | None, as_json: bool) -> None:
     """Let workers claim jobs of KIND again."""
@@ -207,7 +164,7 @@ def _pause_or_resume(kind: str, *, paused: bool, actor: str | None, as_json: boo
 
     result = run_with_pool(
         lambda pool: admin.set_kind_paused(
-            pool, kind, paused=paused, actor=actor or default_actor(), known_kinds=INVORDER_JOB_KINDS
+            pool, kind, paused=paused, actor=actor_or_default(actor), known_kinds=INVORDER_JOB_KINDS
         )
     )
     if as_json:
@@ -220,7 +177,7 @@ def _pause_or_resume(kind: str, *, paused: bool, actor: str | None, as_json: boo
 @click.argument("kind")
 @click.argument("max_running", required=False, type=click.IntRange(1, admin.MAX_RUNNING_LIMIT))
 @click.option("--off", is_flag=True, help="Lift the limit of KIND.")
-@click.option("--actor", default=None, help="Who is acting, for the action log (default: user@host).")
+@actor_option
 @json_option
 def limit(kind: str, max_running: int | None, off: bool, actor: str | None, as_json: bool) -> None:
     """Let at most MAX_RUNNING jobs of KIND run at once across every worker (those running
@@ -231,7 +188,7 @@ def limit(kind: str, max_running: int | None, off: bool, actor: str | None, as_j
         raise click.UsageError("give either MAX_RUNNING or --off")
     result = run_with_pool(
         lambda pool: admin.set_kind_limit(
-            pool, kind, max_running, actor=actor or default_actor(), known_kinds=INVORDER_JOB_KINDS
+            pool, kind, max_running, actor=actor_or_default(actor), known_kinds=INVORDER_JOB_KINDS
         )
     )
     if as_json:
@@ -308,16 +265,13 @@ def show(job_id: int, as_json: bool) -> None:
     rich_console().print(table)
 
 
-actor_option = click.option("--actor", default=None, help="Who is acting, for the action log [user@host].")
-
-
 @jobs.command()
 @click.argument("job_ids", nargs=-1, required=True, type=click.IntRange(1))
 @actor_option
 @json_option
 def retry(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
     """Run dead, cancelled or later-scheduled jobs now, with fresh attempts."""
-    who = actor or default_actor()
+    who = actor_or_default(actor)
     result = run_with_pool(lambda pool: admin.retry_jobs(pool, list(job_ids), actor=who))
     _print_action(result, "retried", as_json)
 
@@ -329,7 +283,7 @@ def retry(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
 def cancel(job_ids: tuple[int, ...], actor: str | None, as_json: bool) -> None:
     """Give up ready or dead jobs (kept as cancelled until purged). A cancelled process_order
     job leaves its order as it is: cancel the order itself with POST /orders/{id}/cancel."""
-    who = actor or default_actor()
+    who = actor_or_default(actor)
     result = run_with_pool(lambda pool: admin.cancel_jobs(pool, list(job_ids), actor=who))
     _print_action(result, "cancelled", as_json)
 
@@ -359,11 +313,11 @@ def _print_action(result: admin.ActionResult, verb: str, as_json: bool) -> None:
 def purge(older_than: str, statuses: tuple[str, ...], actor: str | None, as_json: bool) -> None:
     """Delete dead and cancelled jobs that last changed before --older-than (in batches)."""
     try:
-        seconds = admin.parse_duration(older_than)
+        seconds = parse_duration(older_than)
     except InvorderError as exc:
         raise click.BadParameter(exc.detail, param_hint="--older-than") from None
     chosen = statuses or admin.PURGEABLE_STATUSES
-    who = actor or default_actor()
+    who = actor_or_default(actor)
     purged = run_with_pool(lambda pool: admin.purge_jobs(pool, older_than_s=seconds, statuses=chosen, actor=who))
     if as_json:
         echo_json({"purged": purged, "older_than_s": seconds, "statuses": list(chosen)})

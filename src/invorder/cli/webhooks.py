@@ -10,12 +10,19 @@ import click
 import msgspec
 from rich.table import Table
 
+from invorder.cli.common import (
+    actor_option,
+    actor_or_default,
+    echo_json,
+    json_option,
+    rich_console,
+    run_with_pool,
+    when,
+)
 from invorder.events import ALL_EVENTS, EVENT_TYPES
-from invorder.events import endpoints as webhooks
-from invorder.jobs_cli import echo_json, rich_console, run_with_pool, when
 from invorder.settings import load_settings
+from invorder.webhooks import endpoints as webhooks
 
-CREATED_BY = "admin"  # as for INVORDER_ADMIN_TOKEN: the operator, not a key
 ALL_CLIENTS = None  # the viewer that sees every client's endpoints
 
 event_option = click.option(
@@ -25,7 +32,6 @@ event_option = click.option(
     type=click.Choice([*EVENT_TYPES, ALL_EVENTS]),
     help='An event type to deliver (repeat for several), or "*" for every type.',
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _allow_private() -> bool:
@@ -65,9 +71,16 @@ def list_command(as_json: bool) -> None:
 @event_option
 @click.option("--all-clients", is_flag=True, help="Deliver every client's order events, not only the client's own.")
 @click.option("--description", default=None, help="What the endpoint is for (at most 500 characters).")
+@actor_option
 @json_option
 def create(
-    client: str, url: str, events: tuple[str, ...], all_clients: bool, description: str | None, as_json: bool
+    client: str,
+    url: str,
+    events: tuple[str, ...],
+    all_clients: bool,
+    description: str | None,
+    actor: str | None,
+    as_json: bool,
 ) -> None:
     """Subscribe URL to events for CLIENT. The signing secret is printed once."""
     if not events:
@@ -83,7 +96,7 @@ def create(
             url=url,
             events=events,
             description=description,
-            created_by=CREATED_BY,
+            created_by=actor_or_default(actor),
             allow_private=allow_private,
         )
 
@@ -102,6 +115,7 @@ def create(
 @event_option
 @click.option("--enable/--disable", "enabled", default=None, help="Resume or stop deliveries.")
 @click.option("--description", default=None, help="A new description.")
+@actor_option
 @json_option
 def update(
     endpoint_id: int,
@@ -109,6 +123,7 @@ def update(
     events: tuple[str, ...],
     enabled: bool | None,
     description: str | None,
+    actor: str | None,
     as_json: bool,
 ) -> None:
     """Change endpoint ENDPOINT_ID (--event replaces the whole list; --enable clears why it was disabled)."""
@@ -121,7 +136,7 @@ def update(
     allow_private = _allow_private()
     row = run_with_pool(
         lambda pool: webhooks.update_endpoint(
-            pool, endpoint_id, changes, viewer=ALL_CLIENTS, actor=CREATED_BY, allow_private=allow_private
+            pool, endpoint_id, changes, viewer=ALL_CLIENTS, actor=actor_or_default(actor), allow_private=allow_private
         )
     )
     if as_json:

@@ -7,16 +7,16 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from invorder import db
-from invorder.events.delivery import WebhookDeliverer, register_delivery_handler
 from invorder.events.feed import register_event_handlers, seed_prune_job
-from invorder.gc_tuning import tune_gc_for_service
-from invorder.orders.payment import CircuitBreaker, PaymentGateway
+from invorder.ops.reconcile_job import register_reconcile_handler, seed_reconcile_job
 from invorder.orders.processing import register_order_handlers
-from invorder.payments.client import PaymentsClient
+from invorder.payments.client import payments_client
+from invorder.payments.gateway import CircuitBreaker, PaymentGateway
+from invorder.processes.gc_tuning import tune_gc_for_service
 from invorder.queue import Registry
 from invorder.queue.worker import Worker, WorkerConfig, run_worker
-from invorder.reconcile import register_reconcile_handler, seed_reconcile_job
 from invorder.settings import Settings
+from invorder.webhooks.delivery import WebhookDeliverer, register_delivery_handler
 
 
 def invorder_registry(settings: Settings, payments: PaymentGateway) -> tuple[Registry, WebhookDeliverer]:
@@ -29,14 +29,8 @@ def invorder_registry(settings: Settings, payments: PaymentGateway) -> tuple[Reg
 
 
 def payment_gateway(settings: Settings) -> PaymentGateway:
-    client = PaymentsClient(
-        settings.payments_url,
-        connect_timeout_s=settings.payments_connect_timeout_s,
-        read_timeout_s=settings.payments_read_timeout_s,
-        max_connections=settings.payment_max_in_flight,
-    )
     return PaymentGateway(
-        client,
+        payments_client(settings),
         CircuitBreaker(settings.payment_breaker_threshold, settings.payment_breaker_open_s),
         max_in_flight=settings.payment_max_in_flight,
     )

@@ -20,8 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 from invorder import db
 from invorder.errors import FieldError, InvalidInput, NotFound
 from invorder.events import ALL_EVENTS, EVENT_TYPES
-from invorder.events.ssrf import Resolver, check_endpoint_url
 from invorder.sql import queries
+from invorder.webhooks.ssrf import Resolver, check_endpoint_url
 
 Q = queries()
 

@@ -1,28 +1,23 @@
-"""Reconciliation: check SPEC.md's invariants 1-5 against stock, orders, jobs and the payment provider's
-charges, repair only what is safe, report the rest; and the periodic `reconcile` job that does it."""
+"""Reconciliation: invariants 1-5 (README, "Inventory syncing") checked against stock, orders,
+jobs and the provider's charges; what is safe is repaired, the rest reported."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import psycopg
 
 from invorder import db
 from invorder.orders import model
 from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
-from invorder.queue import Complete, Job, JobContext, Outcome, Registry, enqueue_unique
-from invorder.settings import Settings
 from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()
 
-RECONCILE = "reconcile"  # the job kind
-RECONCILE_PRIORITY = 200  # after order processing (lower runs first)
 PROVIDER_CONCURRENCY = 8  # provider lookups in flight at once
 ORDER_BATCH = 200  # orders read from the database per batch of lookups
 
@@ -365,125 +360,3 @@ def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
             )
         ]
     return []
-
-
-def render_text(report: Report) -> str:
-    """The report as aligned columns and a summary line."""
-    lines = []
-    if report.drift:
-        table = [("KIND", "SUBJECT", "EXPECTED", "ACTUAL", "ACTION")]
-        table += [(d.kind, d.subject, d.expected, d.actual, d.action) for d in report.drift]
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
-        lines += ["  ".join([*(row[i].ljust(widths[i]) for i in range(4)), row[4]]) for row in table]
-    else:
-        lines.append("no drift")
-    if report.payments.checked:
-        orders = report.payments.orders
-        payments = f"charges of {orders} order{'' if orders == 1 else 's'} checked with the provider"
-    else:
-        payments = f"charges NOT checked ({report.payments.error})"
-    lines.append(
-        f"summary: {report.found} drift found, {report.repaired} repaired, {report.remaining} remaining; {payments}"
-    )
-    return "\n".join(lines)
-
-
-def render_json(report: Report) -> str:
-    return msgspec.json.format(msgspec.json.encode(report), indent=2).decode()
-
-
-def payments_client(settings: Settings) -> PaymentsClient:
-    return PaymentsClient(
-        settings.payments_url,
-        connect_timeout_s=settings.payments_connect_timeout_s,
-        read_timeout_s=settings.payments_read_timeout_s,
-        max_connections=PROVIDER_CONCURRENCY,
-    )
-
-
-async def run_reconcile(settings: Settings, database_url: str, *, repair: bool) -> Report:
-    """One reconciliation with a pool and a provider client of its own (the CLI's entry point)."""
-    pool = db.open_pool(
-        database_url, options=db.connect_options(settings), min_size=1, max_size=2, name="invorder-reconcile"
-    )
-    await pool.open(wait=True, timeout=30)
-    try:
-        async with payments_client(settings) as payments:
-            return await reconcile(pool, payments, reservation_ttl_s=settings.reservation_ttl_s, repair=repair)
-    finally:
-        await pool.close()
-
-
-# -- the periodic job ---------------------------------------------------------------------------
-
-
-async def schedule_reconcile(
-    conn: db.Conn, settings: Settings, *, after_job: int | None = None, wait: bool = True
-) -> int | None:
-    """Enqueue the next `reconcile` job unless one is ready or running (the job `after_job`, the
-    caller's own, not counted): due now at start-up, one interval from now after a run. None when
-    one exists already or the interval is 0 (disabled)."""
-    if settings.reconcile_interval_s <= 0:
-        return None
-    run_after = None if after_job is None else datetime.now(UTC) + timedelta(seconds=settings.reconcile_interval_s)
-    return await enqueue_unique(
-        conn,
-        RECONCILE,
-        {},
-        except_job_id=after_job,
-        wait=wait,
-        priority=RECONCILE_PRIORITY,
-        run_after=run_after,
-        max_attempts=settings.job_max_attempts,
-    )
-
-
-async def seed_reconcile_job(pool: Any, settings: Settings) -> None:
-    """At worker start-up: enqueue the first `reconcile` job if none exists. Does not wait for
-    another process doing the same (the lock holder adds one or sees one). A database error is
-    logged, not raised: orders matter more than the schedule, which the next start seeds."""
-    try:
-        async with db.transaction(pool) as conn:
-            job_id = await schedule_reconcile(conn, settings, wait=False)
-    except (psycopg.Error, OSError) as exc:
-        log.warning("could not schedule the reconcile job: %s", exc)
-        return
-    if job_id is not None:
-        log.info("reconcile job %d scheduled", job_id, extra={"job_id": job_id})
-
-
-class ReconcileJob:
-    """The `reconcile` job handler: one reconciliation with repairs, then the next run scheduled.
-    A run that fails is logged and the next one scheduled all the same, so one bad run never
-    stops the schedule; if even scheduling fails (database down), the job is retried."""
-
-    def __init__(self, settings: Settings, payments: PaymentsClient) -> None:
-        self.settings = settings
-        self.payments = payments
-
-    async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
-        fields = {"job_id": job.id, "worker_id": ctx.worker_id}
-        try:
-            report = await reconcile(
-                ctx.pool, self.payments, reservation_ttl_s=self.settings.reservation_ttl_s, repair=True
-            )
-        except Exception:
-            log.exception("reconcile run failed", extra=fields)
-        else:
-            level = logging.WARNING if report.remaining or not report.payments.checked else logging.INFO
-            log.log(
-                level,
-                "reconcile: %d drift found, %d repaired, %d remaining%s",
-                report.found,
-                report.repaired,
-                report.remaining,
-                "" if report.payments.checked else f"; charges not checked ({report.payments.error})",
-                extra={**fields, "drift": [msgspec.structs.asdict(d) for d in report.drift if not d.repaired]},
-            )
-        async with db.transaction(ctx.pool) as conn:
-            await schedule_reconcile(conn, self.settings, after_job=job.id)
-        return Complete()
-
-
-def register_reconcile_handler(registry: Registry, settings: Settings, payments: PaymentsClient) -> None:
-    registry.register(RECONCILE, ReconcileJob(settings, payments))

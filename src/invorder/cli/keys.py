@@ -7,9 +7,17 @@ import click
 from rich.table import Table
 
 from invorder.access import keys
+from invorder.cli.common import (
+    actor_option,
+    actor_or_default,
+    echo_json,
+    json_option,
+    rich_console,
+    run_with_pool,
+    when,
+)
+from invorder.durations import parse_duration
 from invorder.errors import InvorderError
-from invorder.jobs_cli import default_actor, echo_json, rich_console, run_with_pool, when
-from invorder.queue.admin import parse_duration
 
 
 @click.group("keys")
@@ -28,8 +36,9 @@ def keys_group() -> None:
     help="A scope the key carries (repeat for several).",
 )
 @click.option("--expires-in", default=None, help="Lifetime, e.g. 90d, 12h, 3600s (default: no expiry).")
-@click.option("--json", "as_json", is_flag=True, help="Print the new key as JSON.")
-def create(client: str, scopes: tuple[str, ...], expires_in: str | None, as_json: bool) -> None:
+@actor_option
+@json_option
+def create(client: str, scopes: tuple[str, ...], expires_in: str | None, actor: str | None, as_json: bool) -> None:
     """Create a key for CLIENT. The key is printed once: it is stored only as a hash."""
     try:
         expires_in_s = parse_duration(expires_in) if expires_in else None
@@ -37,7 +46,7 @@ def create(client: str, scopes: tuple[str, ...], expires_in: str | None, as_json
         raise click.BadParameter(exc.detail, param_hint="--expires-in") from None
     made = run_with_pool(
         lambda pool: keys.create_key(
-            pool, client=client, scopes=scopes, expires_in_s=expires_in_s, created_by=default_actor()
+            pool, client=client, scopes=scopes, expires_in_s=expires_in_s, created_by=actor_or_default(actor)
         )
     )
     if as_json:
@@ -50,7 +59,7 @@ def create(client: str, scopes: tuple[str, ...], expires_in: str | None, as_json
 
 
 @keys_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def list_command(as_json: bool) -> None:
     """Every key, newest first (prefixes only: keys are never shown again)."""
     found = run_with_pool(lambda pool: keys.list_keys(pool, limit=10_000))

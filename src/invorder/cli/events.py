@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from invorder.cli.common import echo_json, json_option, rich_console, run_with_pool, when
 from invorder.events import EVENT_TYPES
 from invorder.events import feed as event_feed
-from invorder.jobs_cli import echo_json, rich_console, run_with_pool, when
 
 
 @click.group("events")
@@ -20,7 +20,7 @@ def events_group() -> None:
 @click.option("--after", default=None, help="A cursor printed by an earlier run (default: the start).")
 @click.option("--type", "event_type", type=click.Choice(EVENT_TYPES), default=None, help="Only events of this type.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's page) instead of a table.")
+@json_option
 def list_events(after: str | None, event_type: str | None, limit: int, as_json: bool) -> None:
     """Events in commit order, every client's; the last line is the cursor to continue from."""
     rows, cursor = run_with_pool(
@@ -42,7 +42,7 @@ def list_events(after: str | None, event_type: str | None, limit: int, as_json: 
 
 @events_group.command("redeliver")
 @click.argument("event_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option
 def redeliver(event_id: int, as_json: bool) -> None:
     """Send one event again (same webhook-id) to every enabled endpoint subscribed to it."""
     endpoints = run_with_pool(lambda pool: event_feed.redeliver(pool, event_id, client_id=None))

@@ -1,0 +1,1 @@
+"""Views across domains for operators: the dashboard's data and reconciliation (and its job)."""
