@@ -20,7 +20,6 @@ RECONCILE = "reconcile"  # the job kind
 RECONCILE_PRIORITY = 200  # after order processing (lower runs first)
 
 
-
 async def schedule_reconcile(
     conn: db.Conn, settings: Settings, *, after_job: int | None = None, wait: bool = True
 ) -> int | None:

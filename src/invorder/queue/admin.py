@@ -351,7 +351,6 @@ async def purge_jobs(
 MAX_DURATION_S = 100 * 365 * 86400  # beyond it PostgreSQL's intervals and timestamps give out
 
 
-
 class _Known(msgspec.Struct, frozen=True):
     known: bool
 
