@@ -33,38 +33,6 @@ left join finished as f on m.minute = f.minute
 group by m.minute
 order by m.minute;
 
--- name: job_throughput_per_minute :many
--- Jobs done, failed (attempts that raised) and gone dead per minute, all kinds summed, from
--- job_throughput (a range on its primary key, which starts with minute).
-with minutes as (
-    select
-        generate_series(
-            date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1),
-            date_trunc('minute', now()),
-            interval '1 minute'
-        ) as minute
-),
-
-recent as (
-    select
-        minute,
-        sum(done) as done,
-        sum(failed) as failed,
-        sum(dead) as dead
-    from job_throughput
-    where minute >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s::integer - 1)
-    group by minute
-)
-
-select
-    m.minute,
-    coalesce(r.done, 0)::bigint as done,
-    coalesce(r.failed, 0)::bigint as failed,
-    coalesce(r.dead, 0)::bigint as dead
-from minutes as m
-left join recent as r on m.minute = r.minute
-order by m.minute;
-
 -- name: low_stock_products :many
 -- The dashboard's low-stock panel: live products whose available is at or below their reorder
 -- point, or zero (out of stock, with or without a reorder point), the lowest available first,

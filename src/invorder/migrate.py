@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import LiteralString
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -286,15 +287,23 @@ def migration_versions(migrations: Path | None = None) -> list[str]:
     return sorted(p.name.split("_", 1)[0] for p in (migrations or migrations_dir()).glob("*.sql"))
 
 
+# What dbmate has applied: its table may not exist yet (then nothing is).
+HAS_MIGRATIONS_TABLE: LiteralString = "select to_regclass('public.schema_migrations') is not null"
+APPLIED_VERSIONS: LiteralString = "select version from schema_migrations"
+
+
+def not_applied(applied: Iterable[str], *, migrations: Path | None = None) -> list[str]:
+    """Versions of migration files not among `applied`, oldest first."""
+    done = set(applied)
+    return [v for v in migration_versions(migrations) if v not in done]
+
+
 def pending_migrations(url: str, *, migrations: Path | None = None) -> list[str]:
     """Versions of migration files not yet applied (empty when the schema is current)."""
-    versions = migration_versions(migrations)
     with psycopg.connect(url) as conn:
-        exists = conn.execute("select to_regclass('public.schema_migrations') is not null").fetchone()
-        if not exists or not exists[0]:
-            return versions
-        applied = {r[0] for r in conn.execute("select version from schema_migrations").fetchall()}
-    return [v for v in versions if v not in applied]
+        exists = conn.execute(HAS_MIGRATIONS_TABLE).fetchone()
+        applied = [str(r[0]) for r in conn.execute(APPLIED_VERSIONS).fetchall()] if exists and exists[0] else []
+    return not_applied(applied, migrations=migrations)
 
 
 def new_migration(name: str) -> str:

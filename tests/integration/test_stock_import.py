@@ -12,7 +12,7 @@ from typing import Any
 
 from invorder import db
 from invorder.catalog.stock_import import ImportReport, import_stock
-from invorder.orders.placement import wake_orders_waiting_for
+from invorder.orders.waking import wake_orders_waiting_for
 from tests.conftest import TEST_ENV
 from tests.handmade import make_order, make_product, stock
 from tests.invariants import check_stock_invariants

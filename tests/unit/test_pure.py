@@ -7,7 +7,7 @@ import random
 import pytest
 
 from invorder.errors import BadRequest
-from invorder.orders.placement import NewOrder
+from invorder.orders.placing import NewOrder
 from invorder.pagination import decode_cursor, encode_cursor, next_cursor
 from invorder.queue.jobs import backoff_s
 from invorder.sql import parse_queries, queries

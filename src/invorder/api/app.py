@@ -31,7 +31,7 @@ from invorder.api.products import ProductController
 from invorder.api.webhooks import WebhookEndpointController
 from invorder.catalog.cache import CatalogCache
 from invorder.logs import configure_logging
-from invorder.orders.placement import OrderPlacer
+from invorder.orders.placing import OrderPlacer
 from invorder.processes.gc_tuning import tune_gc_for_service
 from invorder.settings import Settings, load_settings
 from invorder.web.problems import EXCEPTION_HANDLERS

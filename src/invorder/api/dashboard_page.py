@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from invorder.api.markup import Markup, render, tag
-from invorder.ops.dashboard import LIST_LIMIT, DashboardSnapshot, JobsMinuteRow, LowStockRow, OrdersMinuteRow
-from invorder.queue.admin import FailureRow, QueueDepthRow, StuckJobRow, WorkerRow
+from invorder.ops.dashboard import LIST_LIMIT, DashboardSnapshot, LowStockRow, OrdersMinuteRow
+from invorder.queue.admin import FailureRow, QueueDepthRow, StuckJobRow, ThroughputRow, WorkerRow
 
 ORDER_STATUSES = ("pending", "reserved", "processed", "failed", "cancelled")
 QUEUE_COLUMNS = ("ready", "scheduled", "running", "dead", "cancelled")
@@ -247,7 +247,7 @@ def _orders_chart(rows: list[OrdersMinuteRow]) -> Markup:
     return _stacked_bars(series, names, unit="orders", testid_prefix="orders-finished")
 
 
-def _jobs_chart(rows: list[JobsMinuteRow]) -> Markup:
+def _jobs_chart(rows: list[ThroughputRow]) -> Markup:
     names = ("done", "failed attempts", "dead")
     series = [(row.minute, (row.done, row.failed, row.dead)) for row in rows]
     return _stacked_bars(series, names, unit="jobs", testid_prefix="jobs")

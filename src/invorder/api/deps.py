@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from invorder.access.keys import Principal
 from invorder.catalog.cache import CatalogCache
-from invorder.orders.placement import OrderPlacer
+from invorder.orders.placing import OrderPlacer
 from invorder.pagination import CURSOR_PATTERN, MAX_LIMIT
 from invorder.settings import Settings
 

@@ -7,7 +7,7 @@ from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
 from invorder.api.deps import PoolDep
-from invorder.migrate import migration_versions
+from invorder.migrate import APPLIED_VERSIONS, HAS_MIGRATIONS_TABLE, not_applied
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -34,17 +34,18 @@ async def readyz(pool: PoolDep) -> Response[Health]:
     in recovery), whose schema has every migration of this code."""
     try:
         async with pool.connection(timeout=2) as conn:
-            cur = await conn.execute("select pg_is_in_recovery(), to_regclass('public.schema_migrations') is not null")
-            in_recovery, migrated_once = await cur.fetchone() or (True, False)
-            applied: set[str] = set()
-            if migrated_once:
-                cur = await conn.execute("select version from schema_migrations")
-                applied = {str(row[0]) for row in await cur.fetchall()}
+            cur = await conn.execute("select pg_is_in_recovery()")
+            in_recovery = bool((await cur.fetchone() or (True,))[0])
+            cur = await conn.execute(HAS_MIGRATIONS_TABLE)
+            applied: list[str] = []
+            if (await cur.fetchone() or (False,))[0]:
+                cur = await conn.execute(APPLIED_VERSIONS)
+                applied = [str(row[0]) for row in await cur.fetchall()]
     except Exception as exc:
         return _not_ready(f"database: {str(exc).strip() or type(exc).__name__}")
     if in_recovery:
         return _not_ready("database: the server is a read-only standby")
-    pending = [version for version in migration_versions() if version not in applied]
+    pending = not_applied(applied)
     if pending:
         return _not_ready(f"migrations not applied: {', '.join(pending)}")
     return Response(Health("ok"))

@@ -25,7 +25,7 @@ from invorder.api.deps import (
 )
 from invorder.api.middleware import extend_deadline
 from invorder.errors import BadRequest, FieldError, InvalidInput
-from invorder.orders import model, placement
+from invorder.orders import cancelling, model, placing, reading
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
@@ -49,7 +49,7 @@ class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     quantity: Quantity | msgspec.UnsetType = msgspec.UNSET
     customer_ref: Annotated[str, Meta(max_length=200)] | None = None
 
-    def to_new_order(self) -> placement.NewOrder:
+    def to_new_order(self) -> placing.NewOrder:
         if isinstance(self.items, list):
             if self.product_id is not msgspec.UNSET or self.quantity is not msgspec.UNSET:
                 raise BadRequest(
@@ -69,7 +69,7 @@ class OrderCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             merged[product_id] = merged.get(product_id, 0) + quantity
         if any(q > 1_000_000 for q in merged.values()):
             raise InvalidInput("at most 1000000 of one product per order", [FieldError("items", "too many")])
-        return placement.NewOrder(merged, self.customer_ref)
+        return placing.NewOrder(merged, self.customer_ref)
 
 
 class OrderItemOut(msgspec.Struct, frozen=True):
@@ -206,7 +206,7 @@ class OrderController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> OrderPage:
-        rows = await placement.list_orders(
+        rows = await reading.list_orders(
             pool, after_id=decode_cursor(cursor), limit=limit, status=status, viewer=viewer(principal)
         )
         return OrderPage(
@@ -232,9 +232,9 @@ class OrderController(Controller):
         if wait:
             wait_s = min(wait, settings.order_wait_max_s)
             extend_deadline(request.scope, wait_s)  # the wait asked for is not the database's delay
-            order, items = await placement.wait_for_final(pool, order_id, wait_s, viewer=viewer(principal))
+            order, items = await reading.wait_for_final(pool, order_id, wait_s, viewer=viewer(principal))
         else:
-            order, items = await placement.get_order(pool, order_id, viewer=viewer(principal))
+            order, items = await reading.get_order(pool, order_id, viewer=viewer(principal))
         return order_out(order, items)
 
     @get("/{order_id:int}/logs", **needs("orders:read", 400, 404))
@@ -246,7 +246,7 @@ class OrderController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> OrderLogPage:
-        rows = await placement.list_order_logs(
+        rows = await reading.list_order_logs(
             pool, order_id, after_id=decode_cursor(cursor), limit=limit, viewer=viewer(principal)
         )
         return OrderLogPage(
@@ -255,5 +255,5 @@ class OrderController(Controller):
 
     @post("/{order_id:int}/cancel", status_code=200, **needs("orders:write", 400, 404, 409))
     async def cancel_order(self, order_id: PathId, pool: PoolDep, principal: PrincipalDep) -> OrderMessage:
-        order, items = await placement.cancel_order(pool, order_id, viewer=viewer(principal), actor=principal.actor)
+        order, items = await cancelling.cancel_order(pool, order_id, viewer=viewer(principal), actor=principal.actor)
         return OrderMessage("Order cancelled", order_out(order, items))

@@ -9,7 +9,7 @@ import click
 
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.cli.common import run_with_pool
-from invorder.orders.placement import wake_orders_waiting_for
+from invorder.orders.waking import wake_orders_waiting_for
 
 
 @click.group()

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from invorder import db
-from invorder.queue.admin import QueueStats, queue_stats
+from invorder.queue.admin import QueueStats, ThroughputRow, queue_stats
 from invorder.sql import queries
 
 Q = queries()
@@ -26,13 +26,6 @@ class OrdersMinuteRow(msgspec.Struct, frozen=True):
     cancelled: int
 
 
-class JobsMinuteRow(msgspec.Struct, frozen=True):
-    minute: datetime
-    done: int
-    failed: int
-    dead: int
-
-
 class LowStockRow(msgspec.Struct, frozen=True):
     product_id: int
     name: str
@@ -46,17 +39,19 @@ class DashboardSnapshot(msgspec.Struct, frozen=True):
     stats: QueueStats
     # One row per minute, oldest first, the current (partial) minute last.
     orders_per_minute: list[OrdersMinuteRow]
-    jobs_per_minute: list[JobsMinuteRow]
+    jobs_per_minute: list[ThroughputRow]
     # At or below their reorder point, or out of stock: the lowest available first, LIST_LIMIT at most.
     low_stock: list[LowStockRow]
 
 
 async def dashboard_snapshot(pool: Any, *, minutes: int = SERIES_MINUTES) -> DashboardSnapshot:
-    """The two per-minute series and the low-stock list in one transaction, then `queue_stats`
-    in its own: a page refreshed every few seconds needs no stricter consistency than that."""
+    """The orders series and the low-stock list in one transaction, then `queue_stats` (with the
+    jobs' throughput) in its own: a page refreshed every few seconds needs no stricter consistency.
+    The jobs series is the stats' throughput laid on the orders series' minutes (zero where idle)."""
     async with db.transaction(pool) as conn:
         orders = await db.many(conn, Q.orders_finished_per_minute, OrdersMinuteRow, minutes=minutes)
-        jobs = await db.many(conn, Q.job_throughput_per_minute, JobsMinuteRow, minutes=minutes)
         low_stock = await db.many(conn, Q.low_stock_products, LowStockRow, limit=LIST_LIMIT)
-    stats = await queue_stats(pool, throughput_minutes=1, list_limit=LIST_LIMIT)
+    stats = await queue_stats(pool, throughput_minutes=minutes, list_limit=LIST_LIMIT)
+    active = {row.minute: row for row in stats.throughput}
+    jobs = [active.get(o.minute, ThroughputRow(o.minute, 0, 0, 0)) for o in orders]
     return DashboardSnapshot(stats, orders, jobs, low_stock)

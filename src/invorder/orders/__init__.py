@@ -1,1 +1,1 @@
-"""Orders: placement (API side) and processing steps (worker side), as a small state machine."""
+"""Orders: placing, reading and cancelling (API side), processing (worker side), a small state machine."""

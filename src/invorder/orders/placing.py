@@ -1,13 +1,10 @@
-"""Placing, reading and cancelling orders (the API side). Placement writes the order, its
-items, its first log row and its first job in one transaction, which the orders of
-concurrent requests share."""
+"""Placing orders (the API side): the order, its items, its first log row and its first job in
+one transaction, which the orders of concurrent requests share."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +13,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from invorder import db
-from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError, NotFound
+from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError
 from invorder.group_commit import GroupCommit
 from invorder.orders import model
-from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
-from invorder.orders.state import OrderChanges
-from invorder.queue import notify_workers
+from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.sql import queries
 
 Q = queries()
@@ -195,76 +190,3 @@ async def _replay(conn: db.Conn, existing: _KeyRow, request_hash: str) -> Placed
     items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=existing.id)
     assert order is not None
     return Placed(order, items, replayed=True)
-
-
-async def get_order(pool: Any, order_id: int, *, viewer: int | None) -> tuple[OrderRow, list[OrderItemRow]]:
-    """The order and its items, when `viewer` (a client id; None: anyone's) may see it."""
-    async with db.transaction(pool) as conn:
-        order = await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer)
-        if order is None:
-            raise NotFound(f"order {order_id} does not exist")
-        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
-    return order, items
-
-
-async def wait_for_final(
-    pool: Any, order_id: int, wait_s: float, *, viewer: int | None
-) -> tuple[OrderRow, list[OrderItemRow]]:
-    """The order once it is final, or as it is after `wait_s` seconds."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.02
-    while True:
-        order, items = await get_order(pool, order_id, viewer=viewer)
-        if order.is_final or time.monotonic() >= deadline:
-            return order, items
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.25)
-
-
-async def list_orders(
-    pool: Any, *, after_id: int, limit: int, status: str | None, viewer: int | None
-) -> list[OrderRow]:
-    async with db.transaction(pool) as conn:
-        return await db.many(
-            conn, Q.list_orders, OrderRow, after_id=after_id, limit=limit, status=status, client_id=viewer
-        )
-
-
-async def list_order_logs(
-    pool: Any, order_id: int, *, after_id: int, limit: int, viewer: int | None
-) -> list[OrderLogRow]:
-    async with db.transaction(pool) as conn:
-        if await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer) is None:
-            raise NotFound(f"order {order_id} does not exist")
-        return await db.many(conn, Q.list_order_logs, OrderLogRow, order_id=order_id, after_id=after_id, limit=limit)
-
-
-async def cancel_order(
-    pool: Any, order_id: int, *, viewer: int | None, actor: str
-) -> tuple[OrderRow, list[OrderItemRow]]:
-    """Cancel an order not yet charged, giving back any reservation; `actor` is logged."""
-    async with db.transaction(pool) as conn:
-        if await db.one(conn, Q.get_order, OrderRow, id=order_id, client_id=viewer) is None:
-            raise NotFound(f"order {order_id} does not exist")
-        order = next(iter(await db.many(conn, Q.lock_orders, OrderRow, ids=[order_id])), None)
-        if order is None:
-            raise NotFound(f"order {order_id} does not exist")
-        if order.is_final:
-            raise Conflict(f"order {order_id} is {order.status} already")
-        if order.payment_status != "none":
-            raise Conflict(f"a charge was attempted for order {order_id}; it can no longer be cancelled")
-        changes = OrderChanges(actor=actor)
-        if order.status == model.RESERVED:
-            changes.release(order_id)
-        changes.move(order, status=model.CANCELLED, next_attempt_at=None, reserved_at=None)
-        changes.log(order_id, order.attempts, model.CANCELLED, details={"was": order.status})
-        cancelled = (await changes.write(conn))[order_id]
-        items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order_id)
-    return cancelled, items
-
-
-async def wake_orders_waiting_for(conn: db.Conn, product_id: int) -> None:
-    """Run in the transaction that grows a product's stock: orders waiting for it are retried
-    as soon as that commits, not after their backoff."""
-    if await db.execute(conn, Q.wake_orders_for_product, product_id=product_id):
-        await notify_workers(conn, model.PROCESS_ORDER)
