@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from invorder.api.pagination import decode_cursor, encode_cursor, next_cursor
 from invorder.errors import BadRequest
 from invorder.orders.placing import NewOrder
-from invorder.pagination import decode_cursor, encode_cursor, next_cursor
 from invorder.queue.jobs import backoff_s
 from invorder.sql import parse_queries, queries
 

@@ -1,1 +1,1 @@
-"""The HTTP API: Litestar app, problem details, middleware, and one module per resource."""
+"""The HTTP API: the Litestar app, middleware, the OpenAPI document, and one module per resource."""

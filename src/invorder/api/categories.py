@@ -12,9 +12,9 @@ from msgspec import Meta
 
 from invorder.api.access import needs
 from invorder.api.deps import CacheDep, Cursor, Limit, PathId, PoolDep
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.api.products import ProductPage, product_page
 from invorder.catalog import categories
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 CategoryName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 

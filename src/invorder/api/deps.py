@@ -13,9 +13,9 @@ from msgspec import Meta
 from psycopg_pool import AsyncConnectionPool
 
 from invorder.access.keys import Principal
+from invorder.api.pagination import CURSOR_PATTERN, MAX_LIMIT
 from invorder.catalog.cache import CatalogCache
 from invorder.orders.placing import OrderPlacer
-from invorder.pagination import CURSOR_PATTERN, MAX_LIMIT
 from invorder.settings import Settings
 
 Pool = AsyncConnectionPool[Any]

@@ -12,8 +12,8 @@ from litestar.params import QueryParameter
 from invorder.api.access import needs
 from invorder.api.deps import Limit, PathId, PoolDep, PrincipalDep
 from invorder.api.orders import viewer
+from invorder.api.pagination import DEFAULT_LIMIT
 from invorder.events import EVENT_TYPES, feed
-from invorder.pagination import DEFAULT_LIMIT
 
 EventType = Literal[
     "order.placed",

@@ -13,10 +13,10 @@ from msgspec import Meta
 from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.catalog import inventory
 from invorder.errors import BadRequest, FieldError
 from invorder.orders.waking import wake_orders_waiting_for
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=0, le=10**12)]
 Delta = Annotated[int, Meta(ge=-(10**12), le=10**12)]

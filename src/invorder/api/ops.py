@@ -13,10 +13,10 @@ from msgspec import Meta
 from invorder.access import keys
 from invorder.api.access import needs, principal_of
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.durations import DURATION_PATTERN, parse_duration
 from invorder.errors import BadRequest, FieldError
 from invorder.job_kinds import INVORDER_JOB_KINDS
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.queue import admin
 from invorder.web.strict_body import whole
 

@@ -24,10 +24,10 @@ from invorder.api.deps import (
     provide_principal,
 )
 from invorder.api.middleware import extend_deadline
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import cancelling, model, placing, reading
 from invorder.orders.model import OrderItemRow, OrderRow
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
 

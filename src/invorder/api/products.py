@@ -13,8 +13,8 @@ from msgspec import Meta
 from invorder.api.access import needs
 from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, CacheDep, Cursor, Limit, PathId, PoolDep
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.catalog import categories, products
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
 Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"\S")]

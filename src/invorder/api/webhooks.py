@@ -15,8 +15,8 @@ from invorder.access.keys import Principal
 from invorder.api.access import needs
 from invorder.api.deps import Cursor, Limit, PathId, PoolDep, PrincipalDep, SettingsDep
 from invorder.api.orders import viewer
+from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.events import ALL_EVENTS, EVENT_TYPES
-from invorder.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.webhooks import endpoints as webhooks
 from invorder.webhooks.ssrf import MAX_URL_LENGTH
 

@@ -1,5 +1,5 @@
-"""Events and webhooks: the outbox the database's triggers write, its commit-ordered feed, and
-the endpoints its events are pushed to (docs/events.md)."""
+"""Events: the outbox the database's triggers write and its commit-ordered feed (docs/events.md);
+webhooks/ pushes them to endpoints."""
 
 from __future__ import annotations
 

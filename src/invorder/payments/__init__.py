@@ -1,1 +1,1 @@
-"""Payments: the async client the workers call and the simulator standing for the external provider."""
+"""Payments: the provider's client, the gateway the workers charge through, and the simulator."""
