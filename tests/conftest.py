@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from invorder.api.app import create_app
 from invorder.db import with_database
-from invorder.migrate import migrate_up
+from invorder.db.migrate import migrate_up
 from invorder.settings import Settings, load_settings
 from tests.processes import ADMIN_TOKEN, LiveProcess, authed, start_api, start_payments_sim
 from tests.redis_server import RedisServer, start_redis_server
@@ -29,7 +29,7 @@ def pg_admin_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    from invorder.embedded import start_embedded
+    from invorder.db.embedded import start_embedded
 
     folder = Path(tempfile.mkdtemp(prefix="invorder-pg-"))
     server = start_embedded(folder / "data", delete_on_stop=True)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from invorder.embedded import EmbeddedPostgres
+from invorder.db.embedded import EmbeddedPostgres
 
 
 class PrivatePostgres:

@@ -15,7 +15,7 @@ import pytest
 from litestar.testing import TestClient
 
 from invorder.api.app import create_app
-from invorder.migrate import LockRetry, migrate_before, migrate_up, migrations_dir, pending_migrations, run_dbmate
+from invorder.db.migrate import LockRetry, migrate_before, migrate_up, migrations_dir, pending_migrations, run_dbmate
 from invorder.settings import load_settings
 from tests.conftest import TEST_ENV
 from tests.processes import authed, run_invorder, start_invorder, wait_until
@@ -91,7 +91,7 @@ def test_migrate_up_retries_and_succeeds_once_the_lock_is_released(
     previous_schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = previous_schema
-    caplog.set_level(logging.WARNING, logger="invorder.migrate")
+    caplog.set_level(logging.WARNING, logger="invorder.db.migrate")
     outcome: dict[str, Any] = {}
 
     def migrate() -> None:

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from invorder import db
-from invorder.sql import Query
+from invorder.db.queries import Query
 
 
 def run(url: str, body: Callable[[Any], Awaitable[Any]], *, max_size: int = 2) -> Any:

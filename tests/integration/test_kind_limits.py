@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, admin, enqueue_many
 from invorder.queue.worker import Worker
-from invorder.sql import queries
 from tests.integration.test_queue import FAST, claim, run
 from tests.processes import run_invorder
 

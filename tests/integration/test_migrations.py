@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from invorder.migrate import migrate_up, migrations_dir, pending_migrations
+from invorder.db.migrate import migrate_up, migrations_dir, pending_migrations
 from tests.processes import run_invorder
 
 

@@ -17,12 +17,12 @@ import msgspec
 import pytest
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.ops.reconcile import Report, reconcile
 from invorder.ops.reconcile_job import RECONCILE, ReconcileJob, seed_reconcile_job
 from invorder.payments.client import PaymentsClient
 from invorder.queue import Complete, Job, JobContext, enqueue
 from invorder.settings import Settings
-from invorder.sql import queries
 from tests.conftest import TEST_ENV
 from tests.handmade import charge, make_order, make_product, order_total, stock
 from tests.invariants import check_stock_invariants

@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from invorder.migrate import migrate_up
+from invorder.db.migrate import migrate_up
 from tests.conftest import TEST_ENV
 from tests.invariants import (
     charges_file,

@@ -19,7 +19,7 @@ import pytest
 
 from invorder import db
 from invorder.db import with_database
-from invorder.migrate import migrate_up
+from invorder.db.migrate import migrate_up
 from invorder.queue import Complete, Job, JobContext, Registry, enqueue
 from invorder.queue import Outcome as JobOutcome
 from invorder.queue.worker import Worker, WorkerConfig

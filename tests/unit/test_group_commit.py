@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from invorder.group_commit import GroupCommit
+from invorder.db.group_commit import GroupCommit
 
 
 class Recorder:

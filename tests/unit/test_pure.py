@@ -7,10 +7,10 @@ import random
 import pytest
 
 from invorder.api.pagination import decode_cursor, encode_cursor, next_cursor
+from invorder.db.queries import parse_queries, queries
 from invorder.errors import BadRequest
 from invorder.orders.placing import NewOrder
 from invorder.queue.jobs import backoff_s
-from invorder.sql import parse_queries, queries
 
 
 def test_backoff_grows_exponentially_and_is_capped_with_jitter() -> None:

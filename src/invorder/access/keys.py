@@ -18,9 +18,9 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import FieldError, InvalidInput, NotFound
 from invorder.queue.admin import MAX_DURATION_S
-from invorder.sql import queries
 
 Q = queries()
 

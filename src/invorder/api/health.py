@@ -7,7 +7,7 @@ from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
 from invorder.api.deps import PoolDep
-from invorder.migrate import APPLIED_VERSIONS, HAS_MIGRATIONS_TABLE, not_applied
+from invorder.db.migrate import APPLIED_VERSIONS, HAS_MIGRATIONS_TABLE, not_applied
 
 
 class Health(msgspec.Struct, frozen=True):

@@ -19,8 +19,8 @@ from invorder.catalog.cache import (
     product_changed,
 )
 from invorder.catalog.products import Product, ProductRow, list_products, product_not_found, with_categories
+from invorder.db.queries import queries
 from invorder.errors import FieldError, NotFound
-from invorder.sql import queries
 
 Q = queries()
 

@@ -9,8 +9,8 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import Conflict, FieldError, NotFound, PreconditionFailed
-from invorder.sql import queries
 
 Q = queries()
 

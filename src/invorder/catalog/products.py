@@ -12,8 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
 from invorder.catalog.cache import PRODUCT_CREATED, CatalogCache, list_entry, product_changed, product_entry
+from invorder.db.queries import queries
 from invorder.errors import NotFound, PreconditionFailed
-from invorder.sql import queries
 
 Q = queries()
 

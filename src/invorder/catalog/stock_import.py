@@ -16,7 +16,7 @@ import msgspec
 from invorder import db
 from invorder.audit import SYSTEM
 from invorder.catalog.inventory import RestockHook
-from invorder.sql import queries
+from invorder.db.queries import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

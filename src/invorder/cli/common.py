@@ -47,7 +47,7 @@ def database_url(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
-    from invorder.embedded import start_embedded
+    from invorder.db.embedded import start_embedded
 
     server = start_embedded(Path(settings.data_dir) / "pgdata")
     try:

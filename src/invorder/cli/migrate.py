@@ -18,7 +18,7 @@ def migrate() -> None:
 @migrate.command("up")
 def migrate_up_command() -> None:
     """Create the database if needed and apply every pending migration."""
-    from invorder.migrate import migrate_up
+    from invorder.db.migrate import migrate_up
 
     settings = setup()
     with database_url(settings) as url:
@@ -30,7 +30,7 @@ def migrate_up_command() -> None:
 @migrate.command("status")
 def migrate_status_command() -> None:
     """List applied and pending migrations."""
-    from invorder.migrate import migration_status, writable_server_url
+    from invorder.db.migrate import migration_status, writable_server_url
 
     settings = setup()
     with database_url(settings) as url:
@@ -42,7 +42,7 @@ def migrate_status_command() -> None:
 @click.argument("name")
 def migrate_new_command(name: str) -> None:
     """Create a new, empty migration file named NAME."""
-    from invorder.migrate import new_migration
+    from invorder.db.migrate import new_migration
 
     _run_dbmate_step(lambda: new_migration(name))
 

@@ -10,11 +10,11 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import BadRequest, FieldError, NotFound
 from invorder.events import DELIVER_WEBHOOK
 from invorder.queue import Job, JobContext, Outcome, Registry, Snooze, enqueue_unique, notify_workers
 from invorder.settings import Settings
-from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

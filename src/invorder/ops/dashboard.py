@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.queue.admin import QueueStats, ThroughputRow, queue_stats
-from invorder.sql import queries
 
 Q = queries()
 

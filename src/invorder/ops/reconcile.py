@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.orders import model
 from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
-from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

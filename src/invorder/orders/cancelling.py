@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import Conflict, NotFound
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
 from invorder.orders.state import OrderChanges
-from invorder.sql import queries
 
 Q = queries()
 

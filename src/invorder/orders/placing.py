@@ -13,11 +13,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from invorder import db
+from invorder.db.group_commit import GroupCommit
+from invorder.db.queries import queries
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError
-from invorder.group_commit import GroupCommit
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
-from invorder.sql import queries
 
 Q = queries()
 

@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 
 from invorder import db
-from invorder.group_commit import GroupCommit
+from invorder.db.group_commit import GroupCommit
+from invorder.db.queries import queries
 from invorder.logs import log_context
 from invorder.metrics import PAYMENT_OUTCOMES
 from invorder.orders import model
@@ -26,7 +27,6 @@ from invorder.orders.state import OrderChanges
 from invorder.payments.gateway import ChargeResult, PaymentGateway, payment_key
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
-from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

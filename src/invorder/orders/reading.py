@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import NotFound
 from invorder.orders.model import OrderItemRow, OrderLogRow, OrderRow
-from invorder.sql import queries
 
 Q = queries()
 

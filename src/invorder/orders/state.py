@@ -11,8 +11,8 @@ from psycopg.types.json import Jsonb
 
 from invorder import db
 from invorder.audit import WORKER
+from invorder.db.queries import queries
 from invorder.orders.model import OrderRow
-from invorder.sql import queries
 
 Q = queries()
 

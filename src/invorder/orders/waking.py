@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.orders import model
 from invorder.queue import notify_workers
-from invorder.sql import queries
 
 Q = queries()
 

@@ -11,7 +11,7 @@ import sys
 import time
 from types import FrameType
 
-from invorder.migrate import migrate_up
+from invorder.db.migrate import migrate_up
 from invorder.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ import msgspec
 from psycopg.types.json import Jsonb
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import BadRequest, FieldError, InvalidInput, NotFound
 from invorder.queue.jobs import notify_workers
-from invorder.sql import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from invorder import db
-from invorder.sql import queries
+from invorder.db.queries import queries
 
 log = logging.getLogger(__name__)
 Q = queries()

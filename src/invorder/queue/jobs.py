@@ -11,7 +11,7 @@ import msgspec
 from psycopg.types.json import Jsonb
 
 from invorder import db
-from invorder.sql import queries
+from invorder.db.queries import queries
 
 Q = queries()
 DEFAULT_PRIORITY = 100

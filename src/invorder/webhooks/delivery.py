@@ -23,11 +23,11 @@ from psycopg.types.json import Jsonb
 from standardwebhooks.webhooks import Webhook
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.events import DELIVER_WEBHOOK
 from invorder.metrics import WEBHOOK_DELIVERIES
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, backoff_s
 from invorder.settings import Settings
-from invorder.sql import queries
 from invorder.webhooks.ssrf import UnsafeWebhookURL, resolve_delivery_target
 
 log = logging.getLogger(__name__)

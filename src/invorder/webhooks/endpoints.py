@@ -18,9 +18,9 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
+from invorder.db.queries import queries
 from invorder.errors import FieldError, InvalidInput, NotFound
 from invorder.events import ALL_EVENTS, EVENT_TYPES
-from invorder.sql import queries
 from invorder.webhooks.ssrf import Resolver, check_endpoint_url
 
 Q = queries()

@@ -19,8 +19,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from invorder.db.queries import sql_dir
 from invorder.settings import Settings, load_settings
-from invorder.sql import sql_dir
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from invorder.db.queries import Query
 from invorder.errors import BadRequest, Conflict, FieldError, InvalidInput, InvorderError, NotFound, Unavailable
 from invorder.settings import Settings
-from invorder.sql import Query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

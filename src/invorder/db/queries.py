@@ -20,7 +20,7 @@ def sql_dir() -> Path:
     packaged = Path(str(files("invorder"))) / "_sql"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "sql"
+    return Path(__file__).resolve().parents[3] / "sql"
 
 
 @dataclass(frozen=True, slots=True)
