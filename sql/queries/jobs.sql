@@ -15,7 +15,7 @@ with job as (
 
 select
     job.id,
-    pg_notify('invorder_jobs', %(kind)s) as notified
+    pg_notify(%(channel)s, %(kind)s) as notified
 from job;
 
 -- name: enqueue_jobs :execrows
@@ -30,7 +30,7 @@ from jsonb_array_elements(%(payloads)s::jsonb) as p (payload);
 
 -- name: notify_jobs :exec
 -- Wakes listening workers once the transaction commits (one notification per transaction).
-select pg_notify('invorder_jobs', %(kind)s);
+select pg_notify(%(channel)s, %(kind)s);
 
 -- name: claim_jobs :many
 -- Leases up to `limit` ready jobs to `owner`. SKIP LOCKED lets any number of workers claim at
@@ -182,7 +182,7 @@ order by kind;
 
 -- name: notify_job_kind_limits :exec
 -- Tells listening workers, once the transaction commits, that the limit of `kind` changed.
-select pg_notify('invorder_job_limits', %(kind)s);
+select pg_notify(%(channel)s, %(kind)s);
 
 -- name: complete_jobs :execrows
 -- Deletes finished jobs, but only those `owner` still holds: a job rescued from this worker

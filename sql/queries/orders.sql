@@ -155,7 +155,7 @@ job as (
 ),
 
 notified as (
-    select pg_notify('invorder_jobs', %(job_kind)s::text) as notified
+    select pg_notify(%(channel)s, %(job_kind)s::text) as notified
     where exists (select from job)
 )
 
@@ -448,7 +448,7 @@ update jobs
 set run_after = now(), updated_at = now()
 where
     status = 'ready'
-    and kind = 'process_order'
+    and kind = %(kind)s
     and run_after > now()
     and (payload ->> 'order_id')::bigint in (
         select oi.order_id

@@ -15,7 +15,8 @@ import psycopg
 from invorder import db
 from invorder.db.queries import queries
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, enqueue, enqueue_many
-from invorder.queue.worker import Worker, WorkerConfig
+from invorder.queue.config import WorkerConfig
+from invorder.queue.worker import Worker
 
 Q = queries()
 FAST = WorkerConfig(concurrency=4, lease_s=2, poll_interval_s=0.2, retry_base_s=0.05, retry_max_s=0.2)

@@ -22,7 +22,8 @@ from invorder.db import with_database
 from invorder.db.migrate import migrate_up
 from invorder.queue import Complete, Job, JobContext, Registry, enqueue
 from invorder.queue import Outcome as JobOutcome
-from invorder.queue.worker import Worker, WorkerConfig
+from invorder.queue.config import WorkerConfig
+from invorder.queue.worker import Worker
 from tests.conftest import TEST_ENV
 from tests.invariants import (
     charges_file,

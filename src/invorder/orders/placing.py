@@ -18,6 +18,7 @@ from invorder.db.queries import queries
 from invorder.errors import Conflict, FieldError, IdempotencyMismatch, InvalidInput, InvorderError
 from invorder.orders import model
 from invorder.orders.model import OrderItemRow, OrderRow
+from invorder.queue import CHANNEL
 
 Q = queries()
 
@@ -136,6 +137,7 @@ class OrderPlacer:
                 orders=Jsonb(orders),
                 lines=Jsonb(lines),
                 job_kind=model.PROCESS_ORDER,
+                channel=CHANNEL,
                 max_attempts=self._max_attempts,
             )
         placed: list[_PlacedRow | None] = [None] * len(group)

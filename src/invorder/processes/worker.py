@@ -14,7 +14,8 @@ from invorder.payments.client import payments_client
 from invorder.payments.gateway import CircuitBreaker, PaymentGateway
 from invorder.processes.gc_tuning import tune_gc_for_service
 from invorder.queue import Registry
-from invorder.queue.worker import Worker, WorkerConfig, run_worker
+from invorder.queue.config import WorkerConfig
+from invorder.queue.worker import Worker, run_worker
 from invorder.settings import Settings
 from invorder.webhooks.delivery import WebhookDeliverer, register_delivery_handler
 

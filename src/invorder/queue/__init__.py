@@ -2,6 +2,7 @@
 It knows jobs and kinds, never orders; domain packages register handlers with it."""
 
 from invorder.queue.jobs import (
+    CHANNEL,
     Complete,
     Job,
     JobContext,
@@ -16,6 +17,7 @@ from invorder.queue.jobs import (
 from invorder.queue.registry import BatchHandler, Handler, Registry
 
 __all__ = [
+    "CHANNEL",
     "BatchHandler",
     "Complete",
     "Handler",

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from invorder import db
 from invorder.db.queries import queries
 from invorder.errors import BadRequest, FieldError, InvalidInput, NotFound
-from invorder.queue.jobs import notify_workers
+from invorder.queue.jobs import LIMITS_CHANNEL, notify_workers
 
 log = logging.getLogger(__name__)
 Q = queries()
@@ -410,7 +410,7 @@ async def set_kind_limit(
         if changed:
             # Workers read their limited kinds again, and claim at once what a lifted or
             # raised limit lets them.
-            await db.execute(conn, Q.notify_job_kind_limits, kind=kind)
+            await db.execute(conn, Q.notify_job_kind_limits, channel=LIMITS_CHANNEL, kind=kind)
         await db.execute(
             conn,
             Q.record_job_admin_action,

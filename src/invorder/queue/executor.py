@@ -17,7 +17,7 @@ from invorder.queue.jobs import Complete, Job, JobContext, Outcome, backoff_s
 from invorder.queue.registry import BatchHandler, Registry
 
 if TYPE_CHECKING:
-    from invorder.queue.worker import WorkerConfig
+    from invorder.queue.config import WorkerConfig
 
 # The worker's logger, as before the split: every line keeps its `logger` field.
 log = logging.getLogger("invorder.queue.worker")

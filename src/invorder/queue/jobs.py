@@ -15,6 +15,10 @@ from invorder.db.queries import queries
 
 Q = queries()
 DEFAULT_PRIORITY = 100
+# The channels workers LISTEN on, named here once (a migration's trigger, 20261203100200, spells
+# CHANNEL again): a kind has runnable jobs; a kind's limit changed.
+CHANNEL = "invorder_jobs"
+LIMITS_CHANNEL = "invorder_job_limits"
 _RNG = random.Random()
 
 
@@ -79,6 +83,7 @@ async def enqueue(
     job_id = await db.scalar(
         conn,
         Q.enqueue_job,
+        channel=CHANNEL,
         kind=kind,
         payload=Jsonb(payload),
         priority=priority,
@@ -133,4 +138,4 @@ async def enqueue_many(
 async def notify_workers(conn: db.Conn, kind: str) -> None:
     """Wake listening workers when the caller's transaction commits (e.g. after making jobs
     runnable sooner)."""
-    await db.execute(conn, Q.notify_jobs, kind=kind)
+    await db.execute(conn, Q.notify_jobs, channel=CHANNEL, kind=kind)

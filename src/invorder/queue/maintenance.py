@@ -18,7 +18,7 @@ from invorder.queue.executor import Tally
 from invorder.queue.registry import Registry
 
 if TYPE_CHECKING:
-    from invorder.queue.worker import WorkerConfig
+    from invorder.queue.config import WorkerConfig
 
 # The worker's logger, as before the split: every line keeps its `logger` field.
 log = logging.getLogger("invorder.queue.worker")

@@ -15,17 +15,15 @@ import psycopg
 from invorder import db, metrics
 from invorder.db.queries import queries
 from invorder.queue.executor import Executor
-from invorder.queue.jobs import Job
+from invorder.queue.jobs import CHANNEL, LIMITS_CHANNEL, Job
 from invorder.queue.registry import Registry
 
 if TYPE_CHECKING:
-    from invorder.queue.worker import WorkerConfig
+    from invorder.queue.config import WorkerConfig
 
 # The worker's logger, as before the split: every line keeps its `logger` field.
 log = logging.getLogger("invorder.queue.worker")
 Q = queries()
-CHANNEL = "invorder_jobs"
-LIMITS_CHANNEL = "invorder_job_limits"  # a kind's limit changed (sql/queries/jobs.sql, notify_job_kind_limits)
 
 
 class Producer:

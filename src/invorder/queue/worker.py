@@ -9,36 +9,20 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from invorder import db
 from invorder.queue.completer import Completer
+from invorder.queue.config import WorkerConfig
 from invorder.queue.executor import Executor, Tally
 from invorder.queue.jobs import JobContext
 from invorder.queue.maintenance import Maintenance
-from invorder.queue.producer import CHANNEL, LIMITS_CHANNEL, Producer
+from invorder.queue.producer import Producer
 from invorder.queue.registry import Registry
 
-__all__ = ["CHANNEL", "LIMITS_CHANNEL", "Worker", "WorkerConfig", "new_worker_id", "run_worker"]
+__all__ = ["Worker", "new_worker_id", "run_worker"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    concurrency: int = 16
-    lease_s: float = 30.0
-    poll_interval_s: float = 1.0
-    retry_base_s: float = 1.0
-    retry_max_s: float = 300.0
-    shutdown_timeout_s: float = 15.0
-    heartbeat_s: float = 5.0  # how often the worker writes its queue_workers row and throughput
-    # How often the worker looks at the dead rows of `jobs`, and how many make it vacuum the
-    # table itself (0 s: never; leave it to autovacuum). See docs/benchmarks.md "Retention".
-    vacuum_interval_s: float = 2.0
-    vacuum_dead_rows: int = 20_000
-    drain: bool = False  # exit once no job is ready (benchmarks, tests)
 
 
 def new_worker_id() -> str:
