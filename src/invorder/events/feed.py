@@ -13,7 +13,7 @@ from invorder import db
 from invorder.db.queries import queries
 from invorder.errors import BadRequest, FieldError, NotFound
 from invorder.events import DELIVER_WEBHOOK
-from invorder.queue import Job, JobContext, Outcome, Registry, Snooze, enqueue_unique, notify_workers
+from invorder.queue import Complete, Job, JobContext, Outcome, Registry, notify_workers, periodic
 from invorder.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,9 @@ async def prune(pool: Any, retention_s: float) -> tuple[int, int]:
 
 
 class PruneEventsJob:
-    """The `prune_events` job: one job that runs every INVORDER_EVENT_PRUNE_INTERVAL_S for ever
-    (it snoozes itself), deleting what is past INVORDER_EVENT_RETENTION_S in batches; after a
-    full batch it runs again at once."""
+    """The periodic `prune_events` job: deletes what is past INVORDER_EVENT_RETENTION_S in
+    batches, then schedules the next run INVORDER_EVENT_PRUNE_INTERVAL_S later (at once after a
+    full batch)."""
 
     def __init__(self, settings: Settings) -> None:
         self.retention_s = settings.event_retention_s
@@ -151,20 +151,18 @@ class PruneEventsJob:
         events, deliveries = await prune(ctx.pool, self.retention_s)
         if events or deliveries:
             log.info("pruned %d events and %d delivery records past retention", events, deliveries)
-        if max(events, deliveries) >= PRUNE_BATCH:
-            return Snooze(0, "more to prune")
-        return Snooze(self.interval_s, "next pruning")
+        more = max(events, deliveries) >= PRUNE_BATCH
+        async with db.transaction(ctx.pool) as conn:
+            await periodic.schedule_next(
+                conn, PRUNE_EVENTS, delay_s=0 if more else self.interval_s, after_job=job.id, priority=PRUNE_PRIORITY
+            )
+        return Complete()
 
 
 async def seed_prune_job(pool: Any, settings: Settings) -> None:
-    """At worker start-up: add the `prune_events` job unless one exists (or pruning is off)."""
-    if settings.event_prune_interval_s <= 0:
-        return
-    try:
-        async with db.transaction(pool) as conn:
-            await enqueue_unique(conn, PRUNE_EVENTS, {}, wait=False, priority=PRUNE_PRIORITY)
-    except Exception as exc:  # orders matter more than pruning: the next start seeds it
-        log.warning("could not schedule the prune_events job: %s", exc)
+    """At worker start-up: the first `prune_events` job unless one exists (or pruning is off)."""
+    if settings.event_prune_interval_s > 0:
+        await periodic.seed(pool, PRUNE_EVENTS, priority=PRUNE_PRIORITY)
 
 
 def register_event_handlers(registry: Registry, settings: Settings) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-import psycopg
 
 from invorder import db
 from invorder.ops.reconcile import reconcile
 from invorder.payments.client import PaymentsClient
-from invorder.queue import Complete, Job, JobContext, Outcome, Registry, enqueue_unique
+from invorder.queue import Complete, Job, JobContext, Outcome, Registry, periodic
 from invorder.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,39 +18,11 @@ RECONCILE = "reconcile"  # the job kind
 RECONCILE_PRIORITY = 200  # after order processing (lower runs first)
 
 
-async def schedule_reconcile(
-    conn: db.Conn, settings: Settings, *, after_job: int | None = None, wait: bool = True
-) -> int | None:
-    """Enqueue the next `reconcile` job unless one is ready or running (the job `after_job`, the
-    caller's own, not counted): due now at start-up, one interval from now after a run. None when
-    one exists already or the interval is 0 (disabled)."""
-    if settings.reconcile_interval_s <= 0:
-        return None
-    run_after = None if after_job is None else datetime.now(UTC) + timedelta(seconds=settings.reconcile_interval_s)
-    return await enqueue_unique(
-        conn,
-        RECONCILE,
-        {},
-        except_job_id=after_job,
-        wait=wait,
-        priority=RECONCILE_PRIORITY,
-        run_after=run_after,
-        max_attempts=settings.job_max_attempts,
-    )
-
-
 async def seed_reconcile_job(pool: Any, settings: Settings) -> None:
-    """At worker start-up: enqueue the first `reconcile` job if none exists. Does not wait for
-    another process doing the same (the lock holder adds one or sees one). A database error is
-    logged, not raised: orders matter more than the schedule, which the next start seeds."""
-    try:
-        async with db.transaction(pool) as conn:
-            job_id = await schedule_reconcile(conn, settings, wait=False)
-    except (psycopg.Error, OSError) as exc:
-        log.warning("could not schedule the reconcile job: %s", exc)
-        return
-    if job_id is not None:
-        log.info("reconcile job %d scheduled", job_id, extra={"job_id": job_id})
+    """At worker start-up: the first `reconcile` job, due now, unless one exists (or the
+    interval is 0: disabled)."""
+    if settings.reconcile_interval_s > 0:
+        await periodic.seed(pool, RECONCILE, priority=RECONCILE_PRIORITY, max_attempts=settings.job_max_attempts)
 
 
 class ReconcileJob:
@@ -83,8 +53,16 @@ class ReconcileJob:
                 "" if report.payments.checked else f"; charges not checked ({report.payments.error})",
                 extra={**fields, "drift": [msgspec.structs.asdict(d) for d in report.drift if not d.repaired]},
             )
-        async with db.transaction(ctx.pool) as conn:
-            await schedule_reconcile(conn, self.settings, after_job=job.id)
+        if self.settings.reconcile_interval_s > 0:
+            async with db.transaction(ctx.pool) as conn:
+                await periodic.schedule_next(
+                    conn,
+                    RECONCILE,
+                    delay_s=self.settings.reconcile_interval_s,
+                    after_job=job.id,
+                    priority=RECONCILE_PRIORITY,
+                    max_attempts=self.settings.job_max_attempts,
+                )
         return Complete()
 
 
