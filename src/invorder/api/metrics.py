@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from invorder import metrics as _defines_every_metric  # noqa: F401  (cache counters are listed from the start)
 from invorder.api.access import needs, require_scope
 from invorder.api.deps import PoolDep
-from invorder.queue import admin
+from invorder.ops.stats import queue_gauges
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def _database_metrics(pool: Any) -> bytes:
     the database, not this process)."""
     up = GaugeMetricFamily("invorder_database_up", "1 when the database answered this scrape.")
     try:
-        stats = await admin.queue_gauges(pool)
+        stats = await queue_gauges(pool)
     except Exception as exc:  # a scrape still answers, with the process's own metrics
         log.warning("metrics: database unavailable: %s", exc)
         up.add_metric([], 0)

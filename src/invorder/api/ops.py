@@ -17,6 +17,7 @@ from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.durations import DURATION_PATTERN, parse_duration
 from invorder.errors import BadRequest, FieldError
 from invorder.job_kinds import INVORDER_JOB_KINDS
+from invorder.ops.stats import QueueStats, queue_stats
 from invorder.queue import admin
 from invorder.web.strict_body import whole
 
@@ -113,8 +114,8 @@ class OpsController(Controller):
     tags = ["operations"]
 
     @get("/stats", **needs("ops"))
-    async def stats(self, pool: PoolDep) -> admin.QueueStats:
-        return await admin.queue_stats(pool)
+    async def stats(self, pool: PoolDep) -> QueueStats:
+        return await queue_stats(pool)
 
     @get("/jobs", **needs("ops", 400))
     async def list_jobs(

@@ -20,6 +20,7 @@ from invorder.cli.common import (
 )
 from invorder.durations import parse_duration
 from invorder.errors import InvorderError
+from invorder.ops.stats import queue_stats
 from invorder.queue import admin
 
 
@@ -47,7 +48,7 @@ def jobs() -> None:
 @json_option
 def stats(as_json: bool) -> None:
     """Queue depth and lag per kind, workers, throughput, orders by status, stuck jobs, failures."""
-    result = run_with_pool(lambda pool: admin.queue_stats(pool))
+    result = run_with_pool(lambda pool: queue_stats(pool))
     if as_json:
         echo_json(result)
         return

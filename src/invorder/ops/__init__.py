@@ -1,1 +1,1 @@
-"""Views across domains for operators: the dashboard's data and reconciliation (and its job)."""
+"""Views across domains for operators: the figures (stats), the dashboard's data, reconciliation and its job."""

@@ -11,7 +11,8 @@ import msgspec
 
 from invorder import db
 from invorder.db.queries import queries
-from invorder.queue.admin import QueueStats, ThroughputRow, queue_stats
+from invorder.ops.stats import QueueStats, queue_stats
+from invorder.queue.admin import ThroughputRow
 
 Q = queries()
 

@@ -98,17 +98,6 @@ class ThroughputRow(msgspec.Struct, frozen=True):
     dead: int
 
 
-class OrderPipelineRow(msgspec.Struct, frozen=True):
-    """One status: orders in it now (pending and reserved only: final ones are not counted,
-    that would scan every order ever placed), the oldest of those, and how many reached it in
-    the last hour (final statuses only)."""
-
-    status: str
-    in_flight: int
-    oldest_age_s: float
-    finished_last_hour: int
-
-
 class AdminActionRow(msgspec.Struct, frozen=True):
     id: int
     acted_at: datetime
@@ -117,17 +106,6 @@ class AdminActionRow(msgspec.Struct, frozen=True):
     job_ids: list[int]
     affected: int
     details: dict[str, Any]
-
-
-class WebhookStatsRow(msgspec.Struct, frozen=True):
-    """Webhook deliveries: jobs waiting or in flight, attempts that delivered or failed in the
-    last hour, and endpoints enabled and disabled (by a 410, the retry window or an operator)."""
-
-    pending: int
-    delivered_last_hour: int
-    failed_last_hour: int
-    enabled_endpoints: int
-    disabled_endpoints: int
 
 
 class PausedKindRow(msgspec.Struct, frozen=True):
@@ -157,32 +135,6 @@ class KindLimit(msgspec.Struct, frozen=True):
     max_running: int | None
 
 
-class QueueGauges(msgspec.Struct, frozen=True):
-    """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status,
-    webhook deliveries, paused and limited kinds."""
-
-    queues: list[QueueDepthRow]
-    workers: list[WorkerRow]
-    orders: list[OrderPipelineRow]
-    webhooks: WebhookStatsRow
-    paused: list[PausedKindRow]
-    limits: list[KindLimitRow]
-
-
-class QueueStats(msgspec.Struct, frozen=True):
-    """Everything `invorder jobs stats` and `GET /ops/stats` show."""
-
-    queues: list[QueueDepthRow]
-    workers: list[WorkerRow]
-    throughput: list[ThroughputRow]
-    orders: list[OrderPipelineRow]
-    webhooks: WebhookStatsRow
-    paused: list[PausedKindRow]
-    limits: list[KindLimitRow]
-    stuck: list[StuckJobRow]
-    recent_failures: list[FailureRow]
-
-
 class ActionResult(msgspec.Struct, frozen=True):
     """What an action changed: the ids it applied to, and the asked-for ids it left alone."""
 
@@ -191,45 +143,41 @@ class ActionResult(msgspec.Struct, frozen=True):
     skipped: list[int]
 
 
+class QueueFigures(msgspec.Struct, frozen=True):
+    """The queue's own gauges: depth per kind, workers seen in the last ten minutes, paused and
+    limited kinds."""
+
+    queues: list[QueueDepthRow]
+    workers: list[WorkerRow]
+    paused: list[PausedKindRow]
+    limits: list[KindLimitRow]
+
+
 class _IdKind(msgspec.Struct, frozen=True):
     id: int
     kind: str
 
 
-async def _read_gauges(conn: db.Conn) -> QueueGauges:
-    return QueueGauges(
+async def queue_figures(conn: db.Conn) -> QueueFigures:
+    return QueueFigures(
         queues=await db.many(conn, Q.queue_depth_by_kind, QueueDepthRow),
         workers=await db.many(conn, Q.list_queue_workers, WorkerRow, seen_within_s=600),
-        orders=await db.many(conn, Q.order_pipeline_by_status, OrderPipelineRow),
-        webhooks=await db.one(conn, Q.webhook_stats, WebhookStatsRow) or WebhookStatsRow(0, 0, 0, 0, 0),
         paused=await db.many(conn, Q.list_paused_job_kinds, PausedKindRow),
         limits=await db.many(conn, Q.list_job_kind_limits, KindLimitRow),
     )
 
 
-async def queue_gauges(pool: Any) -> QueueGauges:
-    """Depth per kind, workers seen in the last ten minutes and orders by status, in one
-    transaction: what a scrape needs, without the lists of `queue_stats`."""
-    async with db.transaction(pool) as conn:
-        return await _read_gauges(conn)
+async def job_throughput(conn: db.Conn, *, minutes: int) -> list[ThroughputRow]:
+    """Jobs done, failed and dead per minute over the last `minutes`, active minutes only."""
+    return await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=minutes)
 
 
-async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: int = 20) -> QueueStats:
-    """The gauges, plus throughput per minute, stuck jobs and the latest failures: one snapshot,
-    in one transaction."""
-    async with db.transaction(pool) as conn:
-        gauges = await _read_gauges(conn)
-        return QueueStats(
-            queues=gauges.queues,
-            workers=gauges.workers,
-            throughput=await db.many(conn, Q.recent_job_throughput, ThroughputRow, minutes=throughput_minutes),
-            orders=gauges.orders,
-            webhooks=gauges.webhooks,
-            paused=gauges.paused,
-            limits=gauges.limits,
-            stuck=await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=list_limit),
-            recent_failures=await db.many(conn, Q.list_recent_failures, FailureRow, limit=list_limit),
-        )
+async def stuck_jobs(conn: db.Conn, *, limit: int) -> list[StuckJobRow]:
+    return await db.many(conn, Q.list_stuck_jobs, StuckJobRow, limit=limit)
+
+
+async def recent_failures(conn: db.Conn, *, limit: int) -> list[FailureRow]:
+    return await db.many(conn, Q.list_recent_failures, FailureRow, limit=limit)
 
 
 def check_status(status: str | None) -> None:

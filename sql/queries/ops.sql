@@ -1,6 +1,7 @@
--- The dashboard's queries (GET /dashboard). Its time series: one row per minute of the last
--- `minutes` minutes, the current one included, with zeros for the minutes where nothing
--- happened. Its low-stock panel: the most urgent stock rows.
+-- The operators' views across domains (ops/): orders by status for the stats, and the
+-- dashboard's (GET /dashboard) time series, one row per minute of the last `minutes` minutes,
+-- the current one included, with zeros for the minutes where nothing happened, and its
+-- low-stock panel, the most urgent stock rows.
 
 -- name: orders_finished_per_minute :many
 -- Orders that reached each final status per minute, by orders.finished_at. The range on
@@ -51,3 +52,38 @@ where
     and (i.on_hand - i.reserved <= i.reorder_point or i.on_hand - i.reserved = 0)
 order by available, i.product_id
 limit %(limit)s;
+
+-- name: order_pipeline_by_status :many
+-- Orders by status, every status in the order an order moves through them: how many are in
+-- flight now (pending, reserved) and since when, and how many reached each status in the last
+-- hour. Index-served (orders_status_idx for the ones in flight, orders_finished_at_idx for the
+-- last hour), so a scrape or a dashboard reload costs the orders in flight and the last hour's,
+-- not the whole table (the order_pipeline view, which counts every order, is for psql).
+with in_flight as (
+    select
+        status,
+        count(*) as orders,
+        extract(epoch from now() - min(created_at))::float8 as oldest_age_s
+    from orders
+    where status in ('pending', 'reserved')
+    group by status
+),
+
+finished as (
+    select
+        status,
+        count(*) as orders
+    from orders
+    where finished_at > now() - interval '1 hour'
+    group by status
+)
+
+select
+    s.status,
+    coalesce(i.orders, 0) as in_flight,
+    coalesce(i.oldest_age_s, 0) as oldest_age_s,
+    coalesce(f.orders, 0) as finished_last_hour
+from unnest(array['pending', 'reserved', 'processed', 'failed', 'cancelled']) with ordinality as s (status, n)
+left join in_flight as i on s.status = i.status
+left join finished as f on s.status = f.status
+order by s.n;
