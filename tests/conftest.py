@@ -18,8 +18,8 @@ from invorder.api.app import create_app
 from invorder.db import with_database
 from invorder.db.migrate import migrate_up
 from invorder.settings import Settings, load_settings
-from tests.processes import ADMIN_TOKEN, LiveProcess, authed, start_api, start_payments_sim
-from tests.redis_server import RedisServer, start_redis_server
+from tests.support.processes import ADMIN_TOKEN, LiveProcess, authed, start_api, start_payments_sim
+from tests.support.redis_server import RedisServer, start_redis_server
 
 
 @pytest.fixture(scope="session")

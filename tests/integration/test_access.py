@@ -19,7 +19,7 @@ from invorder.access.keys import SCOPES
 from invorder.api.access import SCOPE_KEY
 from invorder.api.app import create_app
 from invorder.settings import Settings
-from tests.processes import run_invorder
+from tests.support.processes import run_invorder
 
 OPEN = {"/healthz", "/readyz"}  # the only routes without a key
 NOT_YET: set[str] = set()  # routes still open that will not stay so

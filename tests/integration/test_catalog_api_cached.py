@@ -8,7 +8,7 @@ from invorder.settings import Settings, load_settings
 from tests.conftest import TEST_ENV
 from tests.integration.test_categories_api import *  # noqa: F403
 from tests.integration.test_products_api import *  # noqa: F403
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

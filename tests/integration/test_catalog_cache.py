@@ -18,8 +18,8 @@ from invorder.api.app import create_app
 from invorder.catalog.cache import CatalogCache, Entry, product_changed
 from invorder.settings import Settings, load_settings
 from tests.conftest import TEST_ENV
-from tests.processes import authed, free_port, wait_until
-from tests.redis_server import RedisServer
+from tests.support.processes import authed, free_port, wait_until
+from tests.support.redis_server import RedisServer
 
 P = "/api/v1/products"
 C = "/api/v1/categories"

@@ -18,7 +18,7 @@ from invorder.api.app import create_app
 from invorder.db.migrate import LockRetry, migrate_before, migrate_up, migrations_dir, pending_migrations, run_dbmate
 from invorder.settings import load_settings
 from tests.conftest import TEST_ENV
-from tests.processes import authed, run_invorder, start_invorder, wait_until
+from tests.support.processes import authed, run_invorder, start_invorder, wait_until
 
 # The first categories migration, and the lock_timeout its files set.
 CATEGORIES = "20261125200000"

@@ -11,8 +11,8 @@ import psycopg
 
 from invorder import db
 from invorder.events.feed import prune
-from tests.handmade import make_product
 from tests.integration.test_access import bearer, make_key
+from tests.support.handmade import make_product
 
 
 def read_feed(

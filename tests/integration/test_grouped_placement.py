@@ -12,7 +12,7 @@ import pytest
 from invorder import db
 from invorder.errors import BadRequest, IdempotencyMismatch, InvalidInput
 from invorder.orders.placing import NewOrder, OrderPlacer, Placed
-from tests.handmade import make_product
+from tests.support.handmade import make_product
 
 Request = tuple[NewOrder, int, str | None]  # the order, its client, its Idempotency-Key
 

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from invorder.api.app import create_app
 from invorder.settings import Settings
-from tests.processes import run_invorder
+from tests.support.processes import run_invorder
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,7 +19,7 @@ from invorder.db.queries import queries
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, admin, enqueue_many
 from invorder.queue.worker import Worker
 from tests.integration.test_queue import FAST, claim, run
-from tests.processes import run_invorder
+from tests.support.processes import run_invorder
 
 Q = queries()
 KINDS = ("slow", "free")

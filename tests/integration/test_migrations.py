@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from invorder.db.migrate import migrate_up, migrations_dir, pending_migrations
-from tests.processes import run_invorder
+from tests.support.processes import run_invorder
 
 
 def invorder(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

@@ -14,9 +14,9 @@ from invorder.orders.processing import OrderBatchProcessor, OrderPolicy
 from invorder.processes.worker import payment_gateway
 from invorder.queue import Complete, Job, JobContext, Outcome, Snooze
 from invorder.settings import load_settings
-from tests.handmade import make_order, make_product, stock
-from tests.invariants import check_stock_invariants
-from tests.processes import LiveProcess
+from tests.support.handmade import make_order, make_product, stock
+from tests.support.invariants import check_stock_invariants
+from tests.support.processes import LiveProcess
 
 
 def jobs_for(order_ids: list[int]) -> list[Job]:

@@ -20,7 +20,7 @@ import pytest
 
 from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
 from invorder.payments.simulator import SimulatorConfig
-from tests.processes import free_port, wait_until
+from tests.support.processes import free_port, wait_until
 
 T = TypeVar("T")
 

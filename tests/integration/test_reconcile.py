@@ -24,9 +24,9 @@ from invorder.payments.client import PaymentsClient
 from invorder.queue import Complete, Job, JobContext, enqueue
 from invorder.settings import Settings
 from tests.conftest import TEST_ENV
-from tests.handmade import charge, make_order, make_product, order_total, stock
-from tests.invariants import check_stock_invariants
-from tests.processes import LiveProcess, free_port
+from tests.support.handmade import charge, make_order, make_product, order_total, stock
+from tests.support.invariants import check_stock_invariants
+from tests.support.processes import LiveProcess, free_port
 
 Q = queries()
 T = TypeVar("T")

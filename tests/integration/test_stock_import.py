@@ -14,8 +14,8 @@ from invorder import db
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.orders.waking import wake_orders_waiting_for
 from tests.conftest import TEST_ENV
-from tests.handmade import make_order, make_product, stock
-from tests.invariants import check_stock_invariants
+from tests.support.handmade import make_order, make_product, stock
+from tests.support.invariants import check_stock_invariants
 
 
 def run_import(database_url: str, path: Path) -> ImportReport:

@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from invorder import db
 from invorder.queue import Complete, Job, JobContext, Outcome, Snooze
 from invorder.webhooks.delivery import DeliveryPolicy, WebhookDeliverer
-from tests.webhook_receiver import Receiver
+from tests.support.webhook_receiver import Receiver
 
 POLICY = DeliveryPolicy(
     connect_timeout_s=1,

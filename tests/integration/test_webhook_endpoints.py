@@ -21,7 +21,7 @@ from invorder.api.app import create_app
 from invorder.events import EVENT_TYPES
 from invorder.settings import Settings
 from tests.integration.test_access import bearer, make_key
-from tests.processes import authed, run_invorder
+from tests.support.processes import authed, run_invorder
 
 BASE = "/api/v1/webhook-endpoints"
 PROBLEM = "application/problem+json"

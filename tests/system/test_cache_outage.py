@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import TEST_ENV
-from tests.processes import AUTH, LiveProcess, free_port, start_api
-from tests.redis_server import RedisServer
+from tests.support.processes import AUTH, LiveProcess, free_port, start_api
+from tests.support.redis_server import RedisServer
 
 P = "/api/v1/products"
 C = "/api/v1/categories"

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.processes import AUTH, LiveProcess
+from tests.support.processes import AUTH, LiveProcess
 
 
 async def _gather(requests: list[Any]) -> list[httpx.Response]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.processes import ADMIN_TOKEN, AUTH, LiveProcess, start_worker, wait_until
+from tests.support.processes import ADMIN_TOKEN, AUTH, LiveProcess, start_worker, wait_until
 from tests.system.test_order_processing import make_products
 
 # Debian's package: playwright's own browser download cannot work on these machines (no

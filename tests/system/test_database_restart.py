@@ -25,7 +25,7 @@ from invorder.queue import Outcome as JobOutcome
 from invorder.queue.config import WorkerConfig
 from invorder.queue.worker import Worker
 from tests.conftest import TEST_ENV
-from tests.invariants import (
+from tests.support.invariants import (
     charges_file,
     check_orders_settled,
     check_payments,
@@ -33,8 +33,8 @@ from tests.invariants import (
     double_charges,
     simulator_charges,
 )
-from tests.private_postgres import PrivatePostgres
-from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
+from tests.support.private_postgres import PrivatePostgres
+from tests.support.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
 
 CLIENTS = 4
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import free_port, wait_until
+from tests.support.processes import free_port, wait_until
 
 
 def start_dev(data_dir: Path, port: int, payments_port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.processes import ADMIN_TOKEN, LiveProcess, start_api, start_worker
+from tests.support.processes import ADMIN_TOKEN, LiveProcess, start_api, start_worker
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 BIGGEST_ID = 2**53 - 1  # no row has it

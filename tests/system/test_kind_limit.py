@@ -14,7 +14,15 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_ENV
-from tests.processes import AUTH, LiveProcess, run_invorder, start_api, start_payments_sim, start_worker, wait_until
+from tests.support.processes import (
+    AUTH,
+    LiveProcess,
+    run_invorder,
+    start_api,
+    start_payments_sim,
+    start_worker,
+    wait_until,
+)
 from tests.system.test_order_processing import make_products
 
 ORDERS = 14

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import ADMIN_TOKEN, LiveProcess
+from tests.support.processes import ADMIN_TOKEN, LiveProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 OPEN = r"^/(healthz|readyz)$"  # the only operations without a key

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import AUTH, LiveProcess, run_invorder, start_worker, wait_until
+from tests.support.processes import AUTH, LiveProcess, run_invorder, start_worker, wait_until
 from tests.system.test_order_processing import make_products
 
 

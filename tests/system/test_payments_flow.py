@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.invariants import (
+from tests.support.invariants import (
     charges_file,
     check_orders_settled,
     check_payments,
     check_stock_invariants,
     simulator_charges,
 )
-from tests.processes import AUTH, LiveProcess, start_api, start_payments_sim, start_worker, wait_until
+from tests.support.processes import AUTH, LiveProcess, start_api, start_payments_sim, start_worker, wait_until
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.handmade import make_order, make_product, stock
-from tests.processes import LiveProcess, start_worker, wait_until
+from tests.support.handmade import make_order, make_product, stock
+from tests.support.processes import LiveProcess, start_worker, wait_until
 
 
 def reconcile_jobs(sql: Any) -> list[tuple[int, str, float]]:

@@ -23,14 +23,14 @@ import psycopg
 import pytest
 
 from tests.conftest import TEST_ENV
-from tests.invariants import (
+from tests.support.invariants import (
     charges_file,
     check_orders_settled,
     check_payments,
     check_stock_invariants,
     simulator_charges,
 )
-from tests.processes import (
+from tests.support.processes import (
     AUTH,
     LiveProcess,
     child_pids,

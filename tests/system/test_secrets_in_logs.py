@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ADMIN_TOKEN, AUTH, LiveProcess, run_invorder, start_api, start_worker, wait_until
+from tests.support.processes import ADMIN_TOKEN, AUTH, LiveProcess, run_invorder, start_api, start_worker, wait_until
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 
 from invorder.db.migrate import migrate_up
 from tests.conftest import TEST_ENV
-from tests.invariants import (
+from tests.support.invariants import (
     charges_file,
     check_orders_settled,
     check_payments,
@@ -28,8 +28,8 @@ from tests.invariants import (
     double_charges,
     simulator_charges,
 )
-from tests.pg_cluster import multi_host_url, private_cluster
-from tests.processes import AUTH, start_api, start_payments_sim, start_worker, wait_until
+from tests.support.pg_cluster import multi_host_url, private_cluster
+from tests.support.processes import AUTH, start_api, start_payments_sim, start_worker, wait_until
 from tests.system.test_database_restart import Outcome, longest_gap_s, post_orders_until
 from tests.system.test_order_processing import make_products
 

@@ -16,8 +16,8 @@ import pytest
 from invorder import db
 from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.orders.waking import wake_orders_waiting_for
-from tests.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
-from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
+from tests.support.invariants import check_orders_settled, check_payments, check_stock_invariants, simulator_charges
+from tests.support.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
 
 SKUS = [f"SYNC-{n}" for n in range(6)]
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TEST_ENV
-from tests.processes import AUTH, LiveProcess, start_api
+from tests.support.processes import AUTH, LiveProcess, start_api
 from tests.system.test_order_processing import make_products
 
 

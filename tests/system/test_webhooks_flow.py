@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.invariants import (
+from tests.support.invariants import (
     charges_file,
     check_order_events,
     check_orders_settled,
@@ -20,9 +20,9 @@ from tests.invariants import (
     check_stock_invariants,
     simulator_charges,
 )
-from tests.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
+from tests.support.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
+from tests.support.webhook_receiver import Receiver
 from tests.system.test_order_processing import make_products, post_while_killing_workers, wait_all_final
-from tests.webhook_receiver import Receiver
 
 WEBHOOK_ENV = {
     "INVORDER_WEBHOOK_ALLOW_PRIVATE": "1",  # the receiver listens on 127.0.0.1

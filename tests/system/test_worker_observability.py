@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.processes import free_port, start_invorder, wait_until
+from tests.support.processes import free_port, start_invorder, wait_until
 from tests.system.test_order_processing import api_post_all, make_products, wait_all_final
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.processes import LiveProcess
+from tests.support.processes import LiveProcess
 
 
 def check_stock_invariants(sql: Any) -> None:

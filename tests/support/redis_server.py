@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.processes import free_port, wait_until
+from tests.support.processes import free_port, wait_until
 
 
 def redis_server_binary() -> str:

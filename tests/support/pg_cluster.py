@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.processes import free_port, wait_until
+from tests.support.processes import free_port, wait_until
 
 SYSTEM_USER = "embedded_postgres"
 

@@ -1,0 +1,1 @@
+"""What the tests share: real processes, private servers, hand-made rows, and the invariants checked in SQL."""
