@@ -197,27 +197,21 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
             tone="bad" if hooks.disabled_endpoints else "",
         ),
     ]
-    paused = ", ".join(p.kind for p in stats.paused)
-    cards.append(
-        _card(
-            "Job kinds paused",
-            len(stats.paused),
-            testid="kinds-paused",
-            sub=paused or "none: every kind is claimed",
-            tone="bad" if stats.paused else "",
-        )
-    )
     running = {q.kind: q.running for q in stats.queues}
-    limited = ", ".join(f"{x.kind}: {running.get(x.kind, 0)}/{x.max_running} running" for x in stats.limits)
-    cards.append(
-        _card(
+    cards += [
+        _kinds_card(
+            "Job kinds paused",
+            [p.kind for p in stats.paused],
+            testid="kinds-paused",
+            none="none: every kind is claimed",
+        ),
+        _kinds_card(
             "Job kinds limited",
-            len(stats.limits),
+            [f"{x.kind}: {running.get(x.kind, 0)}/{x.max_running} running" for x in stats.limits],
             testid="kinds-limited",
-            sub=limited or "none: no kind has a limit on jobs running at once",
-            tone="bad" if stats.limits else "",
-        )
-    )
+            none="none: no kind has a limit on jobs running at once",
+        ),
+    ]
     return tag("div", cards, class_="cards")
 
 
@@ -235,6 +229,11 @@ def _card(label: str, value: int, *, testid: str, sub: str | Markup = "", tone: 
         tag("div", sub, class_="sub"),
         class_=f"card {tone}".strip(),
     )
+
+
+def _kinds_card(label: str, kinds: list[str], *, testid: str, none: str) -> Markup:
+    """How many job kinds an operator set apart (paused, limited), listed; "bad" while there are any."""
+    return _card(label, len(kinds), testid=testid, sub=", ".join(kinds) or none, tone="bad" if kinds else "")
 
 
 def _section(title: str, *content: Markup, testid: str, wide: bool = False) -> Markup:

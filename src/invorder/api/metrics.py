@@ -84,33 +84,39 @@ async def _database_metrics(pool: Any) -> bytes:
     hooks = stats.webhooks
     pending = GaugeMetricFamily("invorder_webhook_deliveries_pending", "Webhook deliveries waiting or in flight.")
     pending.add_metric([], hooks.pending)
-    attempts = GaugeMetricFamily(
+    attempts = _by_label(
         "invorder_webhook_attempts_last_hour",
         "Webhook delivery attempts in the last hour by result (delivered: a 2xx answer).",
-        labels=["result"],
+        "result",
+        [("delivered", hooks.delivered_last_hour), ("failed", hooks.failed_last_hour)],
     )
-    attempts.add_metric(["delivered"], hooks.delivered_last_hour)
-    attempts.add_metric(["failed"], hooks.failed_last_hour)
-    endpoints = GaugeMetricFamily(
+    endpoints = _by_label(
         "invorder_webhook_endpoints",
         "Webhook endpoints by state (disabled: a 410, the retry window, an operator).",
-        labels=["state"],
+        "state",
+        [("enabled", hooks.enabled_endpoints), ("disabled", hooks.disabled_endpoints)],
     )
-    endpoints.add_metric(["enabled"], hooks.enabled_endpoints)
-    endpoints.add_metric(["disabled"], hooks.disabled_endpoints)
-    paused = GaugeMetricFamily(
-        "invorder_queue_kind_paused", "1 for each job kind an operator paused (no worker claims it).", labels=["kind"]
+    paused = _by_label(
+        "invorder_queue_kind_paused",
+        "1 for each job kind an operator paused (no worker claims it).",
+        "kind",
+        [(p.kind, 1) for p in stats.paused],
     )
-    for p in stats.paused:
-        paused.add_metric([p.kind], 1)
-    max_running = GaugeMetricFamily(
+    max_running = _by_label(
         "invorder_queue_kind_max_running",
         "The limit an operator set on a job kind's jobs running at once, all workers together.",
-        labels=["kind"],
+        "kind",
+        [(limit.kind, limit.max_running) for limit in stats.limits],
     )
-    for limit in stats.limits:
-        max_running.add_metric([limit.kind], limit.max_running)
     return _render([jobs, oldest, in_flight, finished, workers, pending, attempts, endpoints, paused, max_running, up])
+
+
+def _by_label(name: str, documentation: str, label: str, samples: list[tuple[str, float]]) -> GaugeMetricFamily:
+    """A gauge with one label: a sample per (label value, value), in the order given."""
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for value_of_label, value in samples:
+        family.add_metric([value_of_label], value)
+    return family
 
 
 def _render(families: list[Metric]) -> bytes:

@@ -6,7 +6,7 @@ import asyncio
 import getpass
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 from rich.console import Console
+from rich.table import Table
 
 from invorder.db import connect_options, open_pool
 from invorder.errors import InvorderError
@@ -84,6 +85,17 @@ def rich_console() -> Console:
 
 def echo_json(value: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
+
+
+def echo_table(rows: Sequence[T], as_json: bool, columns: Sequence[str], cells: Callable[[T], Sequence[str]]) -> None:
+    """A listing: `rows` as JSON with --json, else a table of `columns` with `cells(row)` a line."""
+    if as_json:
+        echo_json(rows)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    rich_console().print(table)
 
 
 def when(value: datetime | None) -> str:

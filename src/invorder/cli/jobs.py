@@ -13,6 +13,7 @@ from invorder.cli.common import (
     actor_option,
     actor_or_default,
     echo_json,
+    echo_table,
     json_option,
     rich_console,
     run_with_pool,
@@ -332,19 +333,16 @@ def purge(older_than: str, statuses: tuple[str, ...], actor: str | None, as_json
 def actions(limit: int, as_json: bool) -> None:
     """The latest operator actions on jobs: who did what, when."""
     found = run_with_pool(lambda pool: admin.list_admin_actions(pool, limit=limit))
-    if as_json:
-        echo_json(found)
-        return
-    table = Table()
-    for column in ("when", "actor", "action", "jobs", "affected", "details"):
-        table.add_column(column)
-    for a in found:
-        table.add_row(
+    echo_table(
+        found,
+        as_json,
+        ("when", "actor", "action", "jobs", "affected", "details"),
+        lambda a: (
             when(a.acted_at),
             a.actor,
             a.action,
             _short(" ".join(map(str, a.job_ids)), 40),
             str(a.affected),
             msgspec.json.encode(a.details).decode(),
-        )
-    rich_console().print(table)
+        ),
+    )

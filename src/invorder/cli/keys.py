@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from invorder.access import keys
 from invorder.cli.common import (
     actor_option,
     actor_or_default,
     echo_json,
+    echo_table,
     json_option,
-    rich_console,
     run_with_pool,
     when,
 )
@@ -63,12 +62,11 @@ def create(client: str, scopes: tuple[str, ...], expires_in: str | None, actor: 
 def list_command(as_json: bool) -> None:
     """Every key, newest first (prefixes only: keys are never shown again)."""
     found = run_with_pool(lambda pool: keys.list_keys(pool, limit=10_000))
-    if as_json:
-        echo_json(found)
-        return
-    table = Table("id", "client", "prefix", "scopes", "created", "expires", "revoked", "last used")
-    for k in found:
-        table.add_row(
+    echo_table(
+        found,
+        as_json,
+        ("id", "client", "prefix", "scopes", "created", "expires", "revoked", "last used"),
+        lambda k: (
             str(k.id),
             k.client,
             k.prefix,
@@ -77,8 +75,8 @@ def list_command(as_json: bool) -> None:
             when(k.expires_at),
             when(k.revoked_at),
             when(k.last_used_at),
-        )
-    rich_console().print(table)
+        ),
+    )
 
 
 @keys_group.command("revoke")

@@ -8,14 +8,13 @@ from typing import Any
 
 import click
 import msgspec
-from rich.table import Table
 
 from invorder.cli.common import (
     actor_option,
     actor_or_default,
     echo_json,
+    echo_table,
     json_option,
-    rich_console,
     run_with_pool,
     when,
 )
@@ -48,12 +47,11 @@ def webhooks_group() -> None:
 def list_command(as_json: bool) -> None:
     """Every endpoint of every client, by id (never a secret)."""
     found = run_with_pool(lambda pool: webhooks.list_endpoints(pool, viewer=ALL_CLIENTS, after_id=0, limit=10_000))
-    if as_json:
-        echo_json(found)
-        return
-    table = Table("id", "client", "url", "events", "enabled", "disabled because", "created")
-    for e in found:
-        table.add_row(
+    echo_table(
+        found,
+        as_json,
+        ("id", "client", "url", "events", "enabled", "disabled because", "created"),
+        lambda e: (
             str(e.id),
             e.client + (" (all clients)" if e.all_clients else ""),
             e.url,
@@ -61,8 +59,8 @@ def list_command(as_json: bool) -> None:
             "yes" if e.enabled else "no",
             e.disabled_reason or "",
             when(e.created_at),
-        )
-    rich_console().print(table)
+        ),
+    )
 
 
 @webhooks_group.command("create")
@@ -101,12 +99,9 @@ def create(
         )
 
     made = run_with_pool(make)
-    if as_json:
-        echo_json(made)
-        return
-    click.echo(f"endpoint {made.id} for client {made.client}: {made.url} ({' '.join(made.events)})")
-    click.echo(made.secret)
-    click.echo("Store the secret now: it is not shown again.", err=True)
+    _echo_with_secret(
+        made, f"endpoint {made.id} for client {made.client}: {made.url} ({' '.join(made.events)})", as_json
+    )
 
 
 @webhooks_group.command("update")
@@ -160,10 +155,16 @@ def delete(endpoint_id: int) -> None:
 def rotate_secret(endpoint_id: int, as_json: bool) -> None:
     """Give endpoint ENDPOINT_ID a new secret (printed once); the old one signs too for 24 hours."""
     row = run_with_pool(lambda pool: webhooks.rotate_secret(pool, endpoint_id, viewer=ALL_CLIENTS))
+    _echo_with_secret(row, f"endpoint {row.id}: new secret (the previous one is also used for 24 hours)", as_json)
+
+
+def _echo_with_secret(row: webhooks.EndpointWithSecret, summary: str, as_json: bool) -> None:
+    """An endpoint whose secret is shown only this once (made, or given a new secret): `summary`,
+    the secret on a line of its own, and a reminder on stderr."""
     if as_json:
         echo_json(row)
         return
-    click.echo(f"endpoint {row.id}: new secret (the previous one is also used for 24 hours)")
+    click.echo(summary)
     click.echo(row.secret)
     click.echo("Store the secret now: it is not shown again.", err=True)
 
@@ -177,12 +178,11 @@ def deliveries(endpoint_id: int, limit: int, as_json: bool) -> None:
     found = run_with_pool(
         lambda pool: webhooks.list_deliveries(pool, endpoint_id, viewer=ALL_CLIENTS, after_id=0, limit=limit)
     )
-    if as_json:
-        echo_json(found)
-        return
-    table = Table("id", "event", "attempt", "status", "error", "latency ms", "when")
-    for d in found:
-        table.add_row(
+    echo_table(
+        found,
+        as_json,
+        ("id", "event", "attempt", "status", "error", "latency ms", "when"),
+        lambda d: (
             str(d.id),
             str(d.event_id),
             str(d.attempt),
@@ -190,5 +190,5 @@ def deliveries(endpoint_id: int, limit: int, as_json: bool) -> None:
             d.error or "",
             "" if d.latency_ms is None else str(d.latency_ms),
             when(d.created_at),
-        )
-    rich_console().print(table)
+        ),
+    )

@@ -236,14 +236,13 @@ async def _act(pool: Any, action: str, query: Any, ids: list[int], *, actor: str
         if action == "retry":
             for kind in sorted({row.kind for row in changed}):
                 await notify_workers(conn, kind)
-        await db.execute(
+        await _record_action(
             conn,
-            Q.record_job_admin_action,
-            actor=actor,
-            action=action,
+            actor,
+            action,
             job_ids=ids,
             affected=len(affected),
-            details=Jsonb({"kinds": sorted({row.kind for row in changed})}),
+            details={"kinds": sorted({row.kind for row in changed})},
         )
     skipped = sorted(set(ids) - set(affected))
     log.info(
@@ -255,6 +254,21 @@ async def _act(pool: Any, action: str, query: Any, ids: list[int], *, actor: str
         extra={"actor": actor, "action": action, "job_ids": affected, "skipped": skipped},
     )
     return ActionResult(action, affected, skipped)
+
+
+async def _record_action(
+    conn: db.Conn, actor: str, action: str, *, job_ids: list[int], affected: int, details: dict[str, Any]
+) -> None:
+    """One row of `job_admin_actions`: who did what, to which jobs, how many it changed."""
+    await db.execute(
+        conn,
+        Q.record_job_admin_action,
+        actor=actor,
+        action=action,
+        job_ids=job_ids,
+        affected=affected,
+        details=Jsonb(details),
+    )
 
 
 async def purge_jobs(
@@ -283,15 +297,7 @@ async def purge_jobs(
             break
     details = {"older_than_s": older_than_s, "statuses": list(statuses)}
     async with db.transaction(pool) as conn:
-        await db.execute(
-            conn,
-            Q.record_job_admin_action,
-            actor=actor,
-            action="purge",
-            job_ids=[],
-            affected=total,
-            details=Jsonb(details),
-        )
+        await _record_action(conn, actor, "purge", job_ids=[], affected=total, details=details)
     log.info("%s: purged %d jobs", actor, total, extra={"actor": actor, "action": "purge", **details})
     return total
 
@@ -318,15 +324,7 @@ async def set_kind_paused(
             changed = await db.execute(conn, Q.resume_job_kind, kind=kind)
         if not paused and changed:
             await notify_workers(conn, kind)  # its waiting jobs are claimable again
-        await db.execute(
-            conn,
-            Q.record_job_admin_action,
-            actor=actor,
-            action=action,
-            job_ids=[],
-            affected=changed,
-            details=Jsonb({"kind": kind}),
-        )
+        await _record_action(conn, actor, action, job_ids=[], affected=changed, details={"kind": kind})
     log.info("%s: %s job kind %s%s", actor, action, kind, "" if changed else " (no change)")
     return KindPause(kind, paused)
 
@@ -359,14 +357,8 @@ async def set_kind_limit(
             # Workers read their limited kinds again, and claim at once what a lifted or
             # raised limit lets them.
             await db.execute(conn, Q.notify_job_kind_limits, channel=LIMITS_CHANNEL, kind=kind)
-        await db.execute(
-            conn,
-            Q.record_job_admin_action,
-            actor=actor,
-            action=action,
-            job_ids=[],
-            affected=changed,
-            details=Jsonb({"kind": kind, "max_running": max_running}),
+        await _record_action(
+            conn, actor, action, job_ids=[], affected=changed, details={"kind": kind, "max_running": max_running}
         )
     log.info(
         "%s: %s job kind %s%s%s",

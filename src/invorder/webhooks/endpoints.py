@@ -13,12 +13,13 @@ import base64
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from invorder import db
-from invorder.db.queries import queries
+from invorder.db.queries import Query, queries
 from invorder.errors import FieldError, InvalidInput, NotFound
 from invorder.events import ALL_EVENTS, EVENT_TYPES
 from invorder.webhooks.ssrf import Resolver, check_endpoint_url
@@ -161,12 +162,20 @@ async def list_endpoints(
         return await db.many(conn, Q.list_webhook_endpoints, EndpointRow, viewer=viewer, after_id=after_id, limit=limit)
 
 
-async def get_endpoint(pool: AsyncConnectionPool[db.Conn], endpoint_id: int, *, viewer: int | None) -> EndpointRow:
+async def _one_endpoint(
+    pool: AsyncConnectionPool[db.Conn], query: Query, endpoint_id: int, viewer: int | None, **params: Any
+) -> EndpointRow:
+    """`query` run in its own transaction on the endpoint `viewer` may reach: its row, or a 404
+    when there is none (another client's endpoint is not found either)."""
     async with db.transaction(pool) as conn:
-        row = await db.one(conn, Q.get_webhook_endpoint, EndpointRow, id=endpoint_id, viewer=viewer)
+        row = await db.one(conn, query, EndpointRow, id=endpoint_id, viewer=viewer, **params)
     if row is None:
         raise endpoint_not_found(endpoint_id)
     return row
+
+
+async def get_endpoint(pool: AsyncConnectionPool[db.Conn], endpoint_id: int, *, viewer: int | None) -> EndpointRow:
+    return await _one_endpoint(pool, Q.get_webhook_endpoint, endpoint_id, viewer)
 
 
 async def update_endpoint(
@@ -190,32 +199,23 @@ async def update_endpoint(
     if url is not None:
         await get_endpoint(pool, endpoint_id, viewer=viewer)
         await check_endpoint_url(url, allow_private=allow_private, resolver=resolver)
-    async with db.transaction(pool) as conn:
-        row = await db.one(
-            conn,
-            Q.update_webhook_endpoint,
-            EndpointRow,
-            id=endpoint_id,
-            viewer=viewer,
-            url=url,
-            events=events,
-            set_description=description is not msgspec.UNSET,
-            description=None if description is msgspec.UNSET else description,
-            enabled=None if changes.enabled is msgspec.UNSET else changes.enabled,
-            disabled_reason=f"disabled by {actor}",
-        )
-    if row is None:
-        raise endpoint_not_found(endpoint_id)
-    return row
+    return await _one_endpoint(
+        pool,
+        Q.update_webhook_endpoint,
+        endpoint_id,
+        viewer,
+        url=url,
+        events=events,
+        set_description=description is not msgspec.UNSET,
+        description=None if description is msgspec.UNSET else description,
+        enabled=None if changes.enabled is msgspec.UNSET else changes.enabled,
+        disabled_reason=f"disabled by {actor}",
+    )
 
 
 async def delete_endpoint(pool: AsyncConnectionPool[db.Conn], endpoint_id: int, *, viewer: int | None) -> EndpointRow:
     """Deletes an endpoint and its delivery records."""
-    async with db.transaction(pool) as conn:
-        row = await db.one(conn, Q.delete_webhook_endpoint, EndpointRow, id=endpoint_id, viewer=viewer)
-    if row is None:
-        raise endpoint_not_found(endpoint_id)
-    return row
+    return await _one_endpoint(pool, Q.delete_webhook_endpoint, endpoint_id, viewer)
 
 
 async def rotate_secret(
@@ -223,18 +223,14 @@ async def rotate_secret(
 ) -> EndpointWithSecret:
     """A new secret (shown in this answer only); the old one signs deliveries too for 24 hours."""
     secret = new_secret()
-    async with db.transaction(pool) as conn:
-        row = await db.one(
-            conn,
-            Q.rotate_webhook_endpoint_secret,
-            EndpointRow,
-            id=endpoint_id,
-            viewer=viewer,
-            secret=secret,
-            keep_previous_s=KEEP_PREVIOUS_SECRET_S,
-        )
-    if row is None:
-        raise endpoint_not_found(endpoint_id)
+    row = await _one_endpoint(
+        pool,
+        Q.rotate_webhook_endpoint_secret,
+        endpoint_id,
+        viewer,
+        secret=secret,
+        keep_previous_s=KEEP_PREVIOUS_SECRET_S,
+    )
     return EndpointWithSecret(**msgspec.structs.asdict(row), secret=secret)
 
 
