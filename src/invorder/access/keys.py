@@ -1,6 +1,5 @@
 """API keys: making one (shown once), storing only its hash, listing and revoking them, and
-checking a presented key with a small in-process cache that bounds both the database
-lookups and how long a revoked key keeps working."""
+checking a presented key through a small in-process cache (docs/security.md)."""
 
 from __future__ import annotations
 

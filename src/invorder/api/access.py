@@ -1,7 +1,5 @@
-"""Authentication and scopes for the API: every route declares the scope it needs, and the
-errors it can answer, where it is defined (`@get("/", **needs("orders:read", 400))`); the guard
-on `/api/v1` checks the bearer key against the scope. A route that declares none is refused to
-everyone, and a test walks the route list."""
+"""Authentication and scopes for the API: the `needs(...)` each route declares, and the guard on
+`/api/v1` that checks the bearer key against it (docs/security.md)."""
 
 from __future__ import annotations
 

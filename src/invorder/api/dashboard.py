@@ -1,6 +1,5 @@
-"""`GET /dashboard`: the operators' page (orders, queues, throughput, failures, workers), HTML
-rendered on the server that reloads itself. It needs a key with `ops`, as a bearer header or
-as HTTP Basic (any user name, the key as password), so that a browser asks for it."""
+"""`GET /dashboard`: the operators' page, HTML rendered on the server that reloads itself; it needs
+a key with `ops`, as a bearer header or as HTTP Basic (docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""The dashboard's HTML: a snapshot rendered as one self-contained page (inline CSS and SVG bars,
-no script, no external asset) that reloads itself every `refresh` seconds. Key numbers carry a
-stable `data-testid` for tests and scrapers."""
+"""The dashboard's HTML: a snapshot as one self-contained page (inline CSS and SVG bars, no script, no
+external asset) that reloads itself every `refresh` seconds; key numbers carry a stable `data-testid`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""A tiny HTML builder that escapes by default: every text child and attribute value is escaped
-unless it is already `Markup` (built here, or a literal of this package), so data from the
-database can only ever appear as text."""
+"""A tiny HTML builder that escapes by default: text and attribute values are escaped unless they
+are already `Markup`, so data from the database can only ever appear as text."""
 
 from __future__ import annotations
 
@@ -14,8 +13,9 @@ _VOID = frozenset({"br", "hr", "img", "input", "link", "meta"})
 
 
 class Markup(str):
-    """HTML that is safe to send as it is. Concatenating it with a plain `str` gives a plain
-    `str` again, which is escaped when used: a mistake shows as visible markup, not as HTML."""
+    """HTML that is safe to send as it is: built here, or a literal of this package. Concatenating
+    it with a plain `str` gives a plain `str` again, which is escaped when used: a mistake shows
+    as visible markup, not as HTML."""
 
     __slots__ = ()
 

@@ -1,6 +1,5 @@
-"""`GET /metrics` in Prometheus' text format: this process's counters (requests by route and
-status with latency histograms, cache lookups) plus queue depth, the oldest ready job's age
-and orders by status, read from the database at scrape time."""
+"""`GET /metrics` in Prometheus' text format: this process's counters, plus the queue, workers and
+orders read from the database at scrape time."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The OpenAPI document: its configuration, and what it says beyond what Litestar infers.
-
-Litestar drops some constraints of request bodies (those of list items, `forbid_unknown_fields`),
-so the schema of every request body is msgspec's own JSON Schema of the struct the handler
-decodes: exactly what the strict decoder (`strict_body.py`) accepts. Text cannot hold NUL in
-PostgreSQL, so no string in a request may contain one (a 400), and the document says so."""
+"""The OpenAPI document: its configuration, and what it says beyond what Litestar infers."""
 
 from __future__ import annotations
 
@@ -72,7 +67,7 @@ def _exact(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> d
 
 
 class ExactJsonRenderPlugin(JsonRenderPlugin):
-    """`/schema/openapi.json`: Litestar's document made exact (see the module)."""
+    """`/schema/openapi.json`: Litestar's document made exact (see `exact_document`)."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         return super().render(request, _exact(request, openapi_schema))
@@ -93,7 +88,12 @@ class ExactSwaggerRenderPlugin(SwaggerRenderPlugin):
 
 
 def exact_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of Litestar's `document` with msgspec's request body schemas and exact parameters."""
+    """A copy of Litestar's `document` with msgspec's request body schemas and exact parameters.
+
+    Litestar drops some constraints of request bodies (those of list items, `forbid_unknown_fields`),
+    so the schema of every request body is msgspec's own JSON Schema of the struct the handler
+    decodes: exactly what the strict decoder (`web/strict_body.py`) accepts. Text cannot hold NUL in
+    PostgreSQL, so no string in a request may contain one (a 400), and the document says so."""
     document = copy.deepcopy(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     bodies = _request_structs(app)

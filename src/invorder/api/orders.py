@@ -183,8 +183,8 @@ class OrderController(Controller):
         ] = None,
     ) -> Response[OrderMessage]:
         # The busiest route takes its principal and placer from the request rather than as two
-        # dependencies: Litestar resolves two or more in a task group of their own, which was
-        # about 5% of the API's CPU per order.
+        # dependencies: Litestar resolves two or more in a task group of their own, which showed
+        # in the API's profile (docs/benchmarks.md, "What bounds it" under Orders).
         principal = provide_principal(request)
         placer = provide_placer(request.app.state)
         placed = await placer.place(

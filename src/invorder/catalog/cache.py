@@ -1,35 +1,5 @@
 """The optional Redis read cache of the catalog: cache-aside entries stamped with validity tokens,
-and a breaker that keeps a failing Redis out of the request path.
-
-How an entry stays correct. Every entry is stored with the *tokens* it depends on: random
-values kept in Redis under their own keys (`token:all`, `token:lists`, `token:product:{id}`).
-A read fetches the tokens and the entry in one `MGET`; the entry is a hit only when the tokens
-it was stored with are still the current ones. A write, once its transaction has committed,
-gives each token it makes stale a new random value: every entry stamped with an old value is
-then a miss, in every API process, at once.
-
-The race this closes: a reader misses, reads the database, and is slow to store what it read;
-meanwhile a writer commits and invalidates. With plain "delete the key after commit" the reader
-would then store the old value after the delete, and serve it until the TTL. Here the reader
-stores its value under the tokens it read *before* its database read, which the writer has
-replaced since: the stale entry is never a hit. Tokens are random, never counters, so a token
-that expires, is evicted or is lost with a Redis restart cannot come back to vouch for an old
-entry.
-
-Redis failing. Every call has a short deadline (`INVORDER_CACHE_TIMEOUT_S`) and any error sends
-the request to the database. The first error opens a breaker (one warning per outage): reads
-skip Redis, and a background probe tries it every `INVORDER_CACHE_BREAKER_OPEN_S` until it
-answers. Writes still try to invalidate while the breaker is open (correctness before speed: a
-refused connection costs nothing, a hung Redis costs a write the deadline). A process that saw
-any Redis error renews `token:all` (every entry) in its first call that succeeds afterwards, so
-the entries that outlived an outage, which some write may have made stale while nobody could
-reach Redis, are never served.
-
-What is left, bounded by the TTL (`INVORDER_CACHE_TTL_S`): a write whose invalidation could not
-reach Redis, read by another process that saw no error in the meantime (Redis unreachable from
-the writer only, or the writer killed between its commit and its invalidation, until the writer
-reaches Redis again), and changes made with SQL behind the API's back.
-"""
+and a breaker that keeps a failing Redis out of the request path (docs/design.md, section 10)."""
 
 from __future__ import annotations
 

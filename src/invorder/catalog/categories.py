@@ -1,5 +1,4 @@
 """Categories: create, read, list, rename and delete them; put products in them and take them out.
-
 Reads go through the catalog cache (a no-op without Redis); writes invalidate it after they commit."""
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
 """Products: create, read, list, patch (optimistic concurrency) and soft delete, each with its categories.
-
 Reads go through the catalog cache (a no-op without Redis); writes invalidate it after they commit."""
 
 from __future__ import annotations

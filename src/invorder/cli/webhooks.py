@@ -1,6 +1,5 @@
-"""`invorder webhooks list|create|update|delete|rotate-secret|deliveries`: webhook endpoints
-from the command line (what `/api/v1/webhook-endpoints` does, for operators with database
-access: every client's endpoints, made by `admin`)."""
+"""`invorder webhooks list|create|update|delete|rotate-secret|deliveries`: what `/api/v1/webhook-endpoints` does,
+for operators with database access (every client's endpoints; changes recorded with the CLI's actor)."""
 
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ from invorder.settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# json/jsonb columns (job payloads, log details) are read and written with msgspec: several
-# times faster than the stdlib json module psycopg uses by default, and the claim reads a
-# payload per job.
+# json/jsonb columns (job payloads, log details) are read and written with msgspec: faster than
+# the stdlib json module psycopg uses by default, and the claim reads a payload per job (its gain
+# on a drain is within the noise: docs/benchmarks.md, "What bounds the drain").
 set_json_loads(msgspec.json.decode)
 set_json_dumps(msgspec.json.encode)
 Conn = AsyncConnection[Any]
@@ -146,8 +146,9 @@ async def check_connection_unbroken(conn: Conn) -> None:
     A server that goes away sends a FATAL message and closes the socket; by the time a pooled
     connection is wanted both have arrived. Two non-blocking reads see them: the first takes
     the message, the second finds the end of the stream and marks the connection bad, so the
-    pool throws it away and hands out another. About 0.5 us, against 140 us for psycopg_pool's
-    `check_connection` (an empty query), which was 7% of a worker's time under load."""
+    pool throws it away and hands out another. psycopg_pool's `check_connection` sends an empty
+    query instead, a round trip per checkout that showed in a worker's profile under load (figures:
+    docs/benchmarks.md, "The pool's checkout check")."""
     pgconn = conn.pgconn
     for _ in range(2):
         pgconn.consume_input()  # OperationalError once the server has closed the connection

@@ -1,6 +1,5 @@
-"""Group commit: work that many tasks submit, done together. While one call runs, whatever
-is submitted waits, and the next call takes all of it at once, the way a database flushes
-the WAL of every transaction that committed during the previous flush."""
+"""Group commit: work that many tasks submit, done together, the way a database flushes the WAL of
+every transaction that committed during the previous flush."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""What the dashboard page shows: the queue snapshot of `queue_stats` plus orders finished and
-jobs run per minute over the last half hour and the products low on stock, read from the
-database in one call."""
+"""What the dashboard page shows: the queue snapshot (`queue_stats`), orders finished and jobs run
+per minute over the last half hour, and the products low on stock, read from the database in one call."""
 
 from __future__ import annotations
 

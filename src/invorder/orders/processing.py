@@ -1,9 +1,5 @@
-"""Processing orders, in the workers, a batch at a time: a state machine whose steps each run in
-one transaction that holds the row locks of the batch's orders, so a step's effects and the
-orders' new states commit together, and a step run twice (after a crash) finds the state
-already moved on. One batch is one transaction to reserve, a charge per order all in flight
-together, and a few transactions to conclude them as their answers come in; the batches in
-hand share those transactions (group commit): while one runs, the next gathers theirs."""
+"""Processing orders in the workers, a batch at a time: the state machine of docs/design.md,
+sections 4 to 6 (reserve, charge, conclude), its steps shared by the batches in hand."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The async HTTP client for the payment provider, as the workers use it: charge, and find out what happened.
-It runs on aiohttp: measured against httpx in one session (docs/benchmarks.md), a charge cost
-about 0.5 ms of CPU instead of 4-6 ms, which was most of a worker's time per order."""
+It runs on aiohttp: far less CPU per charge than httpx (docs/benchmarks.md, "The payment client: aiohttp")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""The payment step of an order: charge the provider outside any transaction, with one
-idempotency key per order, and a circuit breaker so a provider that is down makes orders
-wait instead of hammering it."""
+"""The payment step of an order: the charge, outside any transaction, with one idempotency key per
+order, a circuit breaker and a bound on charges in flight (docs/design.md, section 5)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""The payment simulator: an HTTP service standing for the external payment provider, with faults on demand.
-
-`POST /v1/charges` charges once per `Idempotency-Key` and can misbehave the way real providers do
-(latency, 5xx, a hang, "charged but the answer was lost", declines), decided per request with a
-seeded `random.Random`. A replay of a key already on record skips every fault but latency and
-always returns the record. The lookups (`GET /v1/charges`) are never faulted: they are how a
-caller finds out what really happened, and keeping them reliable keeps the simulator simple.
-The record lives in a SQLite file (WAL, `synchronous=full`), so it survives a crash or a restart,
-and a unique key on `idempotency_key` means a concurrent duplicate can never make a second charge.
-"""
+"""The payment simulator: an HTTP service standing for the external payment provider, with faults on demand."""
 
 from __future__ import annotations
 
@@ -159,7 +150,9 @@ order by created_at, id
 
 
 class ChargeStore:
-    """The record of charges in one SQLite file. Blocking; callers run it in a thread."""
+    """The record of charges in one SQLite file, which survives the simulator being killed or
+    restarted; a unique key on `idempotency_key` means a concurrent duplicate can never make a
+    second charge. Blocking; callers run it in a thread."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +161,8 @@ class ChargeStore:
         self._conn.execute("pragma journal_mode = wal")
         # WAL with synchronous=normal: a commit survives the simulator process being killed (the
         # record the tests and the reconciler rely on); only an OS crash could lose the last few.
-        # `full` fsyncs every charge and capped the simulator near 140 charges/s here.
+        # `full` fsyncs every charge, which capped the simulator's charges per second
+        # (docs/benchmarks.md, "The payment simulator's record").
         self._conn.execute("pragma synchronous = normal")
         self._conn.executescript(_SCHEMA)
 
@@ -278,9 +272,9 @@ class ChargeController(Controller):
         if config.latency_ms:
             await asyncio.sleep(config.latency_ms / 1000)
         existing = await asyncio.to_thread(simulator.store.find_by_key, idempotency_key)
-        if existing is not None:
+        if existing is not None:  # a replay skips every fault but latency: it returns the record
             return _replay(existing, data)
-        dice = simulator.roll()
+        dice = simulator.roll()  # faults strike new charges only, per request, from the seeded dice
         if dice.error:
             log.info("simulated error, nothing charged", extra=fields)
             raise Unavailable("simulated provider error; nothing was charged")
@@ -314,6 +308,8 @@ class ChargeController(Controller):
         idempotency_key: Annotated[str | None, QueryParameter(max_length=255)] = None,
         reference: Annotated[str | None, QueryParameter(max_length=255)] = None,
     ) -> ChargeList:
+        # Never faulted: a lookup is how a caller finds out what really happened, and keeping
+        # it reliable keeps the simulator simple.
         if idempotency_key is None and reference is None:
             raise LookupFilterRequired("give idempotency_key or reference (or both)")
         found = await asyncio.to_thread(simulator.store.find, idempotency_key=idempotency_key, reference=reference)

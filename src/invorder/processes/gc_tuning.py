@@ -6,7 +6,8 @@ import gc
 
 # Allocations between two collections of the youngest generation (CPython's default is 700).
 # A request or a batch allocates thousands of short-lived objects, nearly all freed by their
-# reference counts; collecting every 700 of them was about 5% of a worker's CPU under load.
+# reference counts; collecting every 700 of them showed in a worker's profile under load
+# (docs/benchmarks.md, "What bounds it" under Orders).
 YOUNG_THRESHOLD = 20_000
 
 

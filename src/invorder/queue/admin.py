@@ -1,7 +1,5 @@
-"""Job administration for operators: queue statistics, listing and reading jobs, and the
-actions (retry, cancel, purge, pause and resume a kind, limit a kind's jobs running at once),
-each recorded in `job_admin_actions` with who and when.
-The CLI (`invorder jobs`) and the ops API call these; neither holds SQL of its own."""
+"""Job administration for operators: queue statistics, reading jobs, and the actions on them, each recorded
+in `job_admin_actions`; the CLI (`invorder jobs`) and the ops API call these, with no SQL of their own."""
 
 from __future__ import annotations
 

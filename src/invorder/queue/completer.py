@@ -1,7 +1,5 @@
-"""The completer: buffers what handlers decided about their jobs and writes it in batches
-(one `delete` for finished jobs, one `update` for jobs going back), conditional on still
-holding each job's lease; a finished job claimed before the database server restarted or
-failed over goes back to run again instead of being deleted."""
+"""The completer: buffers what handlers decided about their jobs and writes it in batches, each write
+conditional on the job's lease and server run (docs/design.md, "Leases" in section 3, and section 6)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Strict JSON bodies: Litestar converts request data leniently (the string "12" becomes the
-int 12); this hook decodes every body strictly against the handler's declared type first, so a
-wrong type is refused with 400 before the handler runs. A whole number written as a float
-(`5.0`, `1e3`) is an integer in JSON Schema, and so in the OpenAPI document: it is accepted.
-Text holding NUL, which PostgreSQL cannot store, is refused here too, before the handler."""
+"""Strict JSON bodies: the hook that decodes every request body against the handler's declared
+type before the handler runs."""
 
 from __future__ import annotations
 
@@ -19,6 +16,11 @@ _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
 async def check_json_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse with 400, before the handler runs, a body that does not decode strictly as the
+    handler's declared type: Litestar converts request data leniently (the string "12" becomes
+    the int 12). A whole number written as a float (`5.0`, `1e3`) is an integer in JSON Schema,
+    and so in the OpenAPI document: it is accepted. Text holding NUL, which PostgreSQL cannot
+    store, is refused here too."""
     data_field = request.route_handler.parsed_data_field
     if data_field is None:
         return

@@ -1,7 +1,5 @@
-"""Webhook deliveries: the `deliver_webhook` batch handler, which signs each event per Standard
-Webhooks, posts it to its endpoint (every delivery of a batch in flight at once), records every
-attempt, and retries with backoff for the retry window; a 410 or the window's end disables the
-endpoint."""
+"""Webhook deliveries: the `deliver_webhook` batch handler, which signs, posts and records each
+attempt, and retries or disables the endpoint as docs/events.md ("Guarantees") says."""
 
 from __future__ import annotations
 
@@ -162,8 +160,8 @@ class _CheckedAddresses(AbstractResolver):
 class WebhookDeliverer:
     """The `deliver_webhook` batch handler. One job is one event for one endpoint.
 
-    It posts with aiohttp, as the payment client does: httpx cost about 1.6 ms of worker CPU per
-    delivery under load, aiohttp under 0.1 ms (docs/benchmarks.md)."""
+    It posts with aiohttp, as the payment client does: httpx's CPU per request grew with the requests
+    in flight and dwarfed an order's processing (docs/benchmarks.md, "Why aiohttp and priority 150")."""
 
     def __init__(self, policy: DeliveryPolicy) -> None:
         self.policy = policy

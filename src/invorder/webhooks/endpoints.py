@@ -1,11 +1,5 @@
 """Webhook endpoints: subscribing a URL to event types, reading, changing and deleting the
-subscription, rotating its signing secret, and the record of deliveries to it.
-
-An endpoint belongs to the client of the key that made it. A `viewer` (a client id) limits
-every read and change to that client's endpoints; another client's is not found, as for
-orders. An endpoint made with `ops` (all_clients: it gets every client's order events) is
-reached only by `ops`, never by the other keys of its client. A viewer of None (a key with
-`ops`) reaches every endpoint."""
+subscription, rotating its signing secret, and the record of deliveries to it."""
 
 from __future__ import annotations
 
@@ -166,7 +160,11 @@ async def _one_endpoint(
     pool: AsyncConnectionPool[db.Conn], query: Query, endpoint_id: int, viewer: int | None, **params: Any
 ) -> EndpointRow:
     """`query` run in its own transaction on the endpoint `viewer` may reach: its row, or a 404
-    when there is none (another client's endpoint is not found either)."""
+    when there is none (another client's endpoint is not found either, as for orders).
+
+    `viewer` is the client id of the asking key, or None for a key with `ops`, which reaches every
+    endpoint. An endpoint made with `ops` (`all_clients`) is reached only by `ops`, never by the
+    other keys of its client."""
     async with db.transaction(pool) as conn:
         row = await db.one(conn, query, EndpointRow, id=endpoint_id, viewer=viewer, **params)
     if row is None:

@@ -1,11 +1,5 @@
-"""The SSRF guard of webhooks: which endpoint URLs may be saved, and which addresses a delivery
-may connect to — never loopback, private, link-local or cloud metadata ones, unless
-INVORDER_WEBHOOK_ALLOW_PRIVATE is set (dev and tests).
-
-An endpoint URL is checked when it is saved (`check_endpoint_url`, a 422) and again when each
-delivery is made (`resolve_delivery_target`, `UnsafeWebhookURL`): a name that resolved to a
-public address when it was saved may point inside the network by the time it is delivered to
-(DNS rebinding), so a delivery connects only to the addresses checked for it."""
+"""The SSRF guard of webhooks: which endpoint URLs may be saved, and which addresses a delivery may
+connect to (the rules in words: docs/events.md, "Subscribing")."""
 
 from __future__ import annotations
 
@@ -91,8 +85,10 @@ async def resolve_delivery_target(url: str, *, allow_private: bool, resolver: Re
     now; `UnsafeWebhookURL` when there is none (a refused address among them, a name that does
     not resolve, a URL that could not be saved today).
 
-    Connect to one of these, not to the name: resolving again could answer otherwise. Send the
-    URL's host name as the Host header and, for https, as the TLS server name.
+    Checked at each delivery, not only when the URL was saved: a name that resolved to a public
+    address then may point inside the network by now (DNS rebinding). Connect to one of these,
+    not to the name: resolving again could answer otherwise. Send the URL's host name as the
+    Host header and, for https, as the TLS server name.
     With `allow_private`, whatever the name resolves to (`localhost` is loopback)."""
     target = _parse(url)
     if not allow_private:
