@@ -8,7 +8,7 @@ from typing import Any
 import click
 import msgspec
 
-from invorder.cli.common import run_with_pool, setup
+from invorder.cli.common import json_option, run_with_pool, setup
 from invorder.ops.reconcile import PROVIDER_CONCURRENCY, Report, reconcile
 from invorder.payments.client import payments_client
 
@@ -20,7 +20,7 @@ from invorder.payments.client import payments_client
     show_default=True,
     help="Fix what is safe to fix (a drifted reserved figure); everything else is only reported.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def reconcile_command(repair: bool, as_json: bool) -> None:
     """Check stock, orders and the payment provider's charges against invariants 1-5 (README).
 
