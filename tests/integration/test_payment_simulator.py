@@ -140,7 +140,15 @@ def controlled_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProc
 @pytest.fixture
 def sim(controlled_sim: SimProcess) -> str:
     """The shared controllable simulator, with every fault switched off; its URL."""
-    put_config(controlled_sim.url, latency_ms=0, decline_rate=0, error_rate=0, timeout_rate=0, lost_response_rate=0)
+    put_config(
+        controlled_sim.url,
+        latency_ms=0,
+        decline_rate=0,
+        error_rate=0,
+        timeout_rate=0,
+        lost_response_rate=0,
+        refund_failure_rate=0,
+    )
     return controlled_sim.url
 
 
@@ -286,6 +294,7 @@ def test_put_config_changes_behaviour_at_run_time(sim: str) -> None:
         "error_rate": 0.0,
         "timeout_rate": 0.0,
         "lost_response_rate": 0.0,
+        "refund_failure_rate": 0.0,
         "seed": 7,
     }
     assert httpx.get(sim + "/_sim/config", timeout=5).json() == config
@@ -321,3 +330,124 @@ def test_record_survives_sigkill_and_restart(tmp_path: Path) -> None:
         assert [r["id"] for r in records_for_key(sim.url, key)] == [made.id]
     finally:
         sim.stop()
+
+
+# Refunds (POST /v1/refunds): the provider's side of invorder's refunds.
+
+
+def charged(url: str, amount_cents: int = 1000) -> str:
+    """A new succeeded charge's id."""
+    made = run(charge(url, new_key(), amount_cents=amount_cents, reference=f"order-{uuid.uuid4().hex}"))
+    assert made.status == "succeeded"
+    return made.id
+
+
+def refund(url: str, charge_id: str, amount_cents: int, key: str | None = None) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/refunds",
+        json={"charge_id": charge_id, "amount_cents": amount_cents},
+        headers={"Idempotency-Key": key or new_key()},
+        timeout=5,
+    )
+
+
+def refunds_of(url: str, **filters: str) -> list[dict[str, Any]]:
+    response = httpx.get(url + "/v1/refunds", params=filters, timeout=5)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
+
+
+def test_refund_succeeds_and_is_found_by_key_and_by_charge(sim: str) -> None:
+    charge_id, key = charged(sim), new_key()
+    made = refund(sim, charge_id, 400, key)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["charge_id"], body["amount_cents"], body["status"], body["failure_reason"]) == (
+        charge_id,
+        400,
+        "succeeded",
+        None,
+    )
+    assert body["id"].startswith("re_")
+    assert refunds_of(sim, idempotency_key=key) == [body] == refunds_of(sim, charge_id=charge_id)
+
+
+def test_replayed_refund_key_returns_the_first_refund_and_another_body_is_422(sim: str) -> None:
+    charge_id, key = charged(sim), new_key()
+    first = refund(sim, charge_id, 300, key).json()
+    again = refund(sim, charge_id, 300, key)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true" and again.json() == first
+    assert refund(sim, charge_id, 301, key).status_code == 422
+    assert len(refunds_of(sim, charge_id=charge_id)) == 1
+
+
+def test_refunds_never_exceed_the_charge_and_a_refused_one_records_nothing(sim: str) -> None:
+    charge_id = charged(sim, amount_cents=1000)
+    assert refund(sim, charge_id, 600).status_code == 201
+    too_much = refund(sim, charge_id, 401)
+    assert too_much.status_code == 422, too_much.text
+    assert too_much.headers["content-type"].startswith("application/problem+json")
+    assert refund(sim, charge_id, 400).status_code == 201
+    assert refund(sim, charge_id, 1).status_code == 422
+    assert sum(r["amount_cents"] for r in refunds_of(sim, charge_id=charge_id)) == 1000
+
+
+def test_concurrent_refunds_of_one_charge_never_exceed_it(sim: str) -> None:
+    charge_id = charged(sim, amount_cents=10)
+
+    async def race() -> list[int]:
+        async with httpx.AsyncClient(base_url=sim, timeout=10) as client:
+            answers = await asyncio.gather(
+                *[
+                    client.post(
+                        "/v1/refunds",
+                        json={"charge_id": charge_id, "amount_cents": 1},
+                        headers={"Idempotency-Key": new_key()},
+                    )
+                    for _ in range(20)
+                ]
+            )
+        return [a.status_code for a in answers]
+
+    statuses = run(race())
+    assert sorted(statuses) == [201] * 10 + [422] * 10
+    assert len(refunds_of(sim, charge_id=charge_id)) == 10
+
+
+def test_refund_of_an_unknown_or_declined_charge_is_422(sim: str) -> None:
+    assert refund(sim, "ch_nonexistent", 1).status_code == 422
+    put_config(sim, decline_rate=1)
+    declined = run(charge(sim, new_key()))
+    assert declined.status == "declined"
+    assert refund(sim, declined.id, 1).status_code == 422
+    assert refunds_of(sim, charge_id=declined.id) == []
+
+
+def test_refund_failure_rate_makes_failed_refunds_that_free_their_amount(sim: str) -> None:
+    charge_id = charged(sim, amount_cents=500)
+    put_config(sim, refund_failure_rate=1)
+    failed = refund(sim, charge_id, 500)
+    assert failed.status_code == 201
+    assert failed.json()["status"] == "failed" and failed.json()["failure_reason"]
+    put_config(sim, refund_failure_rate=0)
+    assert refund(sim, charge_id, 500).json()["status"] == "succeeded"  # the failed one took nothing
+
+
+def test_refund_faults_error_refunds_nothing_and_lost_answer_records_it(sim: str) -> None:
+    charge_id, key = charged(sim), new_key()
+    put_config(sim, error_rate=1)
+    assert refund(sim, charge_id, 100, key).status_code == 503
+    assert refunds_of(sim, idempotency_key=key) == []
+    put_config(sim, error_rate=0, lost_response_rate=1)
+    assert refund(sim, charge_id, 100, key).status_code == 502
+    [recorded] = refunds_of(sim, idempotency_key=key)
+    put_config(sim, lost_response_rate=0)
+    replay = refund(sim, charge_id, 100, key)
+    assert replay.status_code == 200 and replay.json() == recorded  # the retry finds it, refunds nothing more
+
+
+def test_refund_without_a_key_or_a_lookup_without_a_filter_is_400(sim: str) -> None:
+    no_key = httpx.post(sim + "/v1/refunds", json={"charge_id": charged(sim), "amount_cents": 1}, timeout=5)
+    assert no_key.status_code == 400
+    assert httpx.get(sim + "/v1/refunds", timeout=5).status_code == 400

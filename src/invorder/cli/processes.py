@@ -108,6 +108,13 @@ def worker(concurrency: int | None, drain: bool, metrics_port: int | None) -> No
     show_default=True,
     help="Share charged but answered 502 (the answer is lost).",
 )
+@click.option(
+    "--refund-failure-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of refunds the provider refuses (failed).",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the dice, for repeatable runs.")
 @click.option("--control", is_flag=True, help="Enable GET/PUT /_sim/config to change the faults at run time.")
 @click.option(
@@ -123,6 +130,7 @@ def payments_sim(
     error_rate: float,
     timeout_rate: float,
     lost_response_rate: float,
+    refund_failure_rate: float,
     seed: int | None,
     control: bool,
     data_file: str | None,
@@ -137,6 +145,7 @@ def payments_sim(
         error_rate=error_rate,
         timeout_rate=timeout_rate,
         lost_response_rate=lost_response_rate,
+        refund_failure_rate=refund_failure_rate,
         seed=seed,
     )
     path = Path(data_file) if data_file else Path(settings.data_dir) / "payments-sim.sqlite3"

@@ -41,6 +41,9 @@ IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=255)]
 Reference = Annotated[str, Meta(min_length=1, max_length=255)]
 AmountCents = Annotated[int, Meta(ge=0, le=10**12)]
 ChargeStatus = Literal["succeeded", "declined"]
+RefundStatus = Literal["succeeded", "failed"]
+ChargeId = Annotated[str, Meta(min_length=1, max_length=255)]
+RefundAmountCents = Annotated[int, Meta(ge=1, le=10**12)]
 
 
 class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -51,6 +54,7 @@ class SimulatorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     error_rate: Rate = 0.0
     timeout_rate: Rate = 0.0
     lost_response_rate: Rate = 0.0
+    refund_failure_rate: Rate = 0.0  # share of new refunds the provider refuses (`failed`)
     seed: int | None = None
 
 
@@ -62,6 +66,7 @@ class SimulatorConfigPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     error_rate: Rate | msgspec.UnsetType = msgspec.UNSET
     timeout_rate: Rate | msgspec.UnsetType = msgspec.UNSET
     lost_response_rate: Rate | msgspec.UnsetType = msgspec.UNSET
+    refund_failure_rate: Rate | msgspec.UnsetType = msgspec.UNSET
     seed: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
@@ -83,6 +88,25 @@ class ChargeList(msgspec.Struct, frozen=True):
     data: list[ChargeOut]
 
 
+class RefundIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    charge_id: ChargeId
+    amount_cents: RefundAmountCents
+
+
+class RefundOut(msgspec.Struct, frozen=True):
+    id: str
+    idempotency_key: str
+    charge_id: str
+    amount_cents: int
+    status: RefundStatus
+    failure_reason: str | None
+    created_at: datetime
+
+
+class RefundList(msgspec.Struct, frozen=True):
+    data: list[RefundOut]
+
+
 class Health(msgspec.Struct, frozen=True):
     status: str
 
@@ -97,6 +121,15 @@ class LookupFilterRequired(InvorderError):
     status = 400
     title = "A filter is required"
     slug = "filter-required"
+
+
+class RefundRefused(InvorderError):
+    """A refund the provider cannot take at all: no such charge, a declined one, or more than
+    what is left of it. Nothing is recorded."""
+
+    status = 422
+    title = "Refund refused"
+    slug = "refund-refused"
 
 
 class SimulatedLostResponse(InvorderError):
@@ -131,6 +164,36 @@ create table if not exists charges (
     created_at text not null
 );
 create index if not exists charges_reference_idx on charges (reference);
+create table if not exists refunds (
+    id text primary key,
+    idempotency_key text not null unique,
+    charge_id text not null references charges (id),
+    amount_cents integer not null check (amount_cents > 0),
+    status text not null check (status in ('succeeded', 'failed')),
+    failure_reason text,
+    created_at text not null
+);
+create index if not exists refunds_charge_id_idx on refunds (charge_id);
+"""
+_REFUND_COLUMNS = "select id, idempotency_key, charge_id, amount_cents, status, failure_reason, created_at from refunds"
+_FIND_REFUND_BY_KEY = _REFUND_COLUMNS + " where idempotency_key = :idempotency_key"
+_FIND_REFUNDS = (
+    _REFUND_COLUMNS
+    + """
+where (:idempotency_key is null or idempotency_key = :idempotency_key)
+  and (:charge_id is null or charge_id = :charge_id)
+order by created_at, id
+"""
+)
+_FIND_CHARGE_BY_ID = (
+    "select id, idempotency_key, amount_cents, reference, status, created_at from charges where id = :id"
+)
+_REFUNDED_OF_CHARGE = (
+    "select coalesce(sum(amount_cents), 0) from refunds where charge_id = :charge_id and status = 'succeeded'"
+)
+_INSERT_REFUND = """
+insert into refunds (id, idempotency_key, charge_id, amount_cents, status, failure_reason, created_at)
+values (:id, :idempotency_key, :charge_id, :amount_cents, :status, :failure_reason, :created_at)
 """
 _INSERT_CHARGE = """
 insert into charges (id, idempotency_key, amount_cents, reference, status, created_at)
@@ -191,6 +254,42 @@ class ChargeStore:
             ).fetchall()
         return [_charge_from_row(r) for r in rows]
 
+    def record_refund(self, refund: RefundOut) -> tuple[RefundOut, bool]:
+        """Record `refund` unless its key is taken: the refund on record for the key, and whether
+        it is the one just recorded. Refused (nothing recorded) when its charge does not exist, was
+        declined, or has less left unrefunded than asked; checked and recorded under one lock, so
+        concurrent refunds of one charge never exceed it."""
+        with self._lock:
+            found = self._conn.execute(_FIND_REFUND_BY_KEY, {"idempotency_key": refund.idempotency_key}).fetchone()
+            if found is not None:
+                return _refund_from_row(found), False
+            charge = self._conn.execute(_FIND_CHARGE_BY_ID, {"id": refund.charge_id}).fetchone()
+            if charge is None or _charge_from_row(charge).status != "succeeded":
+                raise RefundRefused(f"no succeeded charge {refund.charge_id!r} to refund")
+            (refunded,) = self._conn.execute(_REFUNDED_OF_CHARGE, {"charge_id": refund.charge_id}).fetchone()
+            left = _charge_from_row(charge).amount_cents - int(refunded)
+            if refund.amount_cents > left:
+                raise RefundRefused(f"charge {refund.charge_id} has {left} cents left to refund")
+            self._conn.execute(_INSERT_REFUND, msgspec.to_builtins(refund))
+        return refund, True
+
+    def find_refund_by_key(self, idempotency_key: str) -> RefundOut | None:
+        with self._lock:
+            found = self._conn.execute(_FIND_REFUND_BY_KEY, {"idempotency_key": idempotency_key}).fetchone()
+        return None if found is None else _refund_from_row(found)
+
+    def find_refunds(self, *, idempotency_key: str | None, charge_id: str | None) -> list[RefundOut]:
+        with self._lock:
+            rows = self._conn.execute(
+                _FIND_REFUNDS, {"idempotency_key": idempotency_key, "charge_id": charge_id}
+            ).fetchall()
+        return [_refund_from_row(r) for r in rows]
+
+
+def _refund_from_row(row: tuple[object, ...]) -> RefundOut:
+    fields = dict(zip(RefundOut.__struct_fields__, row, strict=True))
+    return msgspec.convert(fields, RefundOut, strict=False)
+
 
 def _charge_from_row(row: tuple[object, ...]) -> ChargeOut:
     fields = dict(zip(ChargeOut.__struct_fields__, row, strict=True))
@@ -203,6 +302,15 @@ class Dice(msgspec.Struct, frozen=True):
     error: bool
     timeout: bool
     decline: bool
+    lost_response: bool
+
+
+class RefundDice(msgspec.Struct, frozen=True):
+    """One refund request's draw: which faults strike and whether the provider refuses it."""
+
+    error: bool
+    timeout: bool
+    fail: bool
     lost_response: bool
 
 
@@ -230,6 +338,17 @@ class Simulator:
             error=draws[0] < c.error_rate,
             timeout=draws[1] < c.timeout_rate,
             decline=draws[2] < c.decline_rate,
+            lost_response=draws[3] < c.lost_response_rate,
+        )
+
+    def roll_refund(self) -> RefundDice:
+        # Its own four draws, so runs without refunds keep the charges' sequence of a seed.
+        c = self.config
+        draws = [self._rng.random() for _ in range(4)]
+        return RefundDice(
+            error=draws[0] < c.error_rate,
+            timeout=draws[1] < c.timeout_rate,
+            fail=draws[2] < c.refund_failure_rate,
             lost_response=draws[3] < c.lost_response_rate,
         )
 
@@ -316,6 +435,78 @@ class ChargeController(Controller):
         return ChargeList(found)
 
 
+def _replay_refund(refund: RefundOut, body: RefundIn) -> Response[RefundOut]:
+    if (refund.charge_id, refund.amount_cents) != (body.charge_id, body.amount_cents):
+        raise IdempotencyMismatch(
+            f"Idempotency-Key {refund.idempotency_key!r} was first used for charge_id={refund.charge_id!r} "
+            f"amount_cents={refund.amount_cents}"
+        )
+    return Response(refund, status_code=200, headers={"Idempotent-Replayed": "true"})
+
+
+class RefundController(Controller):
+    path = "/v1/refunds"
+    tags = ["refunds"]
+
+    @post("/")
+    async def create_refund(
+        self,
+        data: JSONBody[RefundIn],
+        simulator: SimulatorDep,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[RefundOut]:
+        if not idempotency_key:
+            raise IdempotencyKeyRequired("send an Idempotency-Key header: the same key for every retry of a refund")
+        fields = {"idempotency_key": idempotency_key, "charge_id": data.charge_id}
+        config = simulator.config
+        if config.latency_ms:
+            await asyncio.sleep(config.latency_ms / 1000)
+        existing = await asyncio.to_thread(simulator.store.find_refund_by_key, idempotency_key)
+        if existing is not None:  # a replay skips every fault but latency, as for charges
+            return _replay_refund(existing, data)
+        dice = simulator.roll_refund()
+        if dice.error:
+            log.info("simulated error, nothing refunded", extra=fields)
+            raise Unavailable("simulated provider error; nothing was refunded")
+        if dice.timeout:
+            log.info("simulated hang, nothing refunded", extra=fields)
+            await asyncio.sleep(HANG_S)
+            raise SimulatedTimeout("simulated hang; nothing was refunded")
+        refund = RefundOut(
+            id="re_" + uuid.uuid4().hex,
+            idempotency_key=idempotency_key,
+            charge_id=data.charge_id,
+            amount_cents=data.amount_cents,
+            status="failed" if dice.fail else "succeeded",
+            failure_reason="simulated refusal" if dice.fail else None,
+            created_at=datetime.now(UTC),
+        )
+        recorded, created = await asyncio.to_thread(simulator.store.record_refund, refund)
+        if not created:
+            log.info("concurrent duplicate refund lost the race to record", extra={**fields, "refund_id": recorded.id})
+            return _replay_refund(recorded, data)
+        log.info("refund recorded", extra={**fields, "refund_id": recorded.id, "status": recorded.status})
+        if dice.lost_response:
+            log.info("simulated lost response, refund is recorded", extra={**fields, "refund_id": recorded.id})
+            raise SimulatedLostResponse("simulated lost response; the refund may or may not have been made")
+        return Response(recorded, status_code=201)
+
+    @get("/")
+    async def find_refunds(
+        self,
+        simulator: SimulatorDep,
+        idempotency_key: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        charge_id: Annotated[str | None, QueryParameter(max_length=255)] = None,
+    ) -> RefundList:
+        # Never faulted, as the charges' lookup.
+        if idempotency_key is None and charge_id is None:
+            raise LookupFilterRequired("give idempotency_key or charge_id (or both)")
+        found = await asyncio.to_thread(
+            simulator.store.find_refunds, idempotency_key=idempotency_key, charge_id=charge_id
+        )
+        return RefundList(found)
+
+
 class ControlController(Controller):
     """Run-time control of the faults; registered only when control is enabled."""
 
@@ -354,7 +545,7 @@ def create_simulator_app(config: SimulatorConfig, *, data_file: Path, control: b
             store.close()
 
     return Litestar(
-        route_handlers=[ChargeController, healthz, *([ControlController] if control else [])],
+        route_handlers=[ChargeController, RefundController, healthz, *([ControlController] if control else [])],
         lifespan=[lifespan],
         before_request=check_json_body,
         dependencies={"simulator": Provide(provide_simulator, sync_to_thread=False)},
