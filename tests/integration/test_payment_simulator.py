@@ -451,3 +451,25 @@ def test_refund_without_a_key_or_a_lookup_without_a_filter_is_400(sim: str) -> N
     no_key = httpx.post(sim + "/v1/refunds", json={"charge_id": charged(sim), "amount_cents": 1}, timeout=5)
     assert no_key.status_code == 400
     assert httpx.get(sim + "/v1/refunds", timeout=5).status_code == 400
+
+
+def test_client_refunds_once_through_a_lost_answer_and_reads_refusals_as_rejected(sim: str) -> None:
+    charge_id, key = charged(sim, amount_cents=700), new_key()
+
+    async def body() -> None:
+        async with PaymentsClient(sim) as client:
+            put_config(sim, lost_response_rate=1)
+            with pytest.raises(PaymentOutcomeUnknown):
+                await client.refund(idempotency_key=key, charge_id=charge_id, amount_cents=700)
+            put_config(sim, lost_response_rate=0)
+            found = await client.find_refund(idempotency_key=key)
+            assert found is not None and found.succeeded and found.amount_cents == 700
+            again = await client.refund(idempotency_key=key, charge_id=charge_id, amount_cents=700)
+            assert again == found
+            assert await client.refunds_of_charge(charge_id) == [found]
+            assert await client.find_refund(idempotency_key=new_key()) is None
+            with pytest.raises(PaymentRejected) as refused:
+                await client.refund(idempotency_key=new_key(), charge_id=charge_id, amount_cents=1)
+            assert refused.value.status_code == 422
+
+    run(body())

@@ -41,6 +41,26 @@ class _ChargeList(msgspec.Struct, frozen=True):
     data: list[Charge]
 
 
+class ProviderRefund(msgspec.Struct, frozen=True):
+    """A refund as the provider records it: `succeeded`, or `failed` (refused, for good)."""
+
+    id: str
+    idempotency_key: str
+    charge_id: str
+    amount_cents: int
+    status: str
+    failure_reason: str | None
+    created_at: datetime
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SUCCEEDED
+
+
+class _RefundList(msgspec.Struct, frozen=True):
+    data: list[ProviderRefund]
+
+
 class PaymentOutcomeUnknown(Exception):
     """The provider gave no usable answer (timeout, connection error, 5xx, unreadable body): the
     charge may or may not have been made. Retry with the same idempotency key, or look it up."""
@@ -133,6 +153,37 @@ class PaymentsClient:
         fields = {"reference": reference}
         response = await self._send("GET", "/v1/charges", fields, params=fields)
         return self._decode(response, _ChargeList, fields).data
+
+    async def refund(self, *, idempotency_key: str, charge_id: str, amount_cents: int) -> ProviderRefund:
+        """Refund `amount_cents` of `charge_id` once for `idempotency_key`: a retry with the same key
+        returns the first refund (which may have failed: look at `status`)."""
+        fields = {"idempotency_key": idempotency_key, "charge_id": charge_id, "amount_cents": amount_cents}
+        response = await self._send(
+            "POST",
+            "/v1/refunds",
+            fields,
+            headers={"Idempotency-Key": idempotency_key},
+            content=msgspec.json.encode({"charge_id": charge_id, "amount_cents": amount_cents}),
+        )
+        refund = self._decode(response, ProviderRefund, fields)
+        log.debug(
+            "payment provider answered",
+            extra={**fields, "refund_id": refund.id, "status": refund.status, "http_status": response.status_code},
+        )
+        return refund
+
+    async def find_refund(self, *, idempotency_key: str) -> ProviderRefund | None:
+        """The refund made under `idempotency_key`, or None if the provider has none."""
+        fields = {"idempotency_key": idempotency_key}
+        response = await self._send("GET", "/v1/refunds", fields, params=fields)
+        found = self._decode(response, _RefundList, fields).data
+        return found[0] if found else None
+
+    async def refunds_of_charge(self, charge_id: str) -> list[ProviderRefund]:
+        """Every refund the provider holds for `charge_id`, oldest first."""
+        fields = {"charge_id": charge_id}
+        response = await self._send("GET", "/v1/refunds", fields, params=fields)
+        return self._decode(response, _RefundList, fields).data
 
     async def _send(
         self,
