@@ -13,7 +13,7 @@ from invorder import db
 from invorder.db.queries import queries
 from invorder.events import feed
 from invorder.events.feed import PRUNE_EVENTS, PruneEventsJob, seed_prune_job
-from invorder.queue import Complete, Job, JobContext
+from invorder.queue import Complete, Job, JobContext, enqueue
 from invorder.settings import Settings
 
 Q = queries()
@@ -64,6 +64,25 @@ def test_a_full_batch_schedules_the_next_run_at_once(
     run(database_url, msgspec.structs.replace(settings, event_prune_interval_s=60.0), runs=1)
     jobs = prune_jobs(sql)
     assert [status for _, status, _ in jobs] == ["running", "ready"] and jobs[1][2] <= 0
+
+
+def test_a_job_left_from_before_pruning_was_turned_off_schedules_no_successor(
+    database_url: str, settings: Settings, sql: Any
+) -> None:
+    async def main() -> None:
+        pool = db.open_pool(database_url, min_size=1, max_size=2)
+        await pool.open(wait=True)
+        try:
+            async with db.transaction(pool) as conn:
+                await enqueue(conn, PRUNE_EVENTS, {})
+                [job] = await db.many(conn, Q.claim_jobs, Job, kinds=[PRUNE_EVENTS], limit=5, owner="me", lease_s=30)
+            off = PruneEventsJob(settings)  # event_prune_interval_s is 0 in the tests' environment
+            assert isinstance(await off(job, JobContext(pool=pool, worker_id="me")), Complete)
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
+    assert [status for _, status, _ in prune_jobs(sql)] == ["running"]  # the one that ran; no successor
 
 
 def test_interval_0_seeds_nothing(database_url: str, settings: Settings, sql: Any) -> None:

@@ -423,3 +423,27 @@ def test_an_endpoint_made_with_ops_is_out_of_reach_of_its_clients_other_keys(hoo
         assert response.status_code == 404, (method, path, response.text)
     assert everyone["id"] not in [e["id"] for e in hooks.get("/api/v1/webhook-endpoints", headers=plain).json()["data"]]
     assert hooks.get(f"/api/v1/webhook-endpoints/{everyone['id']}").json()["url"] == "http://127.0.0.1:9/all"
+
+
+def test_every_cli_command_that_records_an_actor_takes_actor(database_url: str, sql: Any) -> None:
+    env = {"DATABASE_URL": database_url, "INVORDER_WEBHOOK_ALLOW_PRIVATE": "1"}
+    sql.execute("insert into clients (name) values ('shop-actor')")
+    key = run_invorder(
+        *("keys", "create", "--client", "shop-actor", "--scope", "orders:read", "--actor", "alice", "--json"), env=env
+    )
+    assert key.returncode == 0, key.stderr
+    made = run_invorder(
+        *("webhooks", "create", "--client", "shop-actor", "--url", LOOPBACK_URL, "--event", "*"),
+        *("--actor", "bob", "--json"),
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    hook = msgspec.json.decode(made.stdout)
+    off = run_invorder("webhooks", "update", str(hook["id"]), "--disable", "--actor", "carol", env=env)
+    assert off.returncode == 0, off.stderr
+    paused = run_invorder("jobs", "pause", "reconcile", "--actor", "dave", env=env)
+    assert paused.returncode == 0, paused.stderr
+    assert sql.execute("select created_by from api_keys").fetchall() == [("alice",)]
+    row = sql.execute("select created_by, disabled_reason from webhook_endpoints").fetchone()
+    assert row == ("bob", "disabled by carol")
+    assert sql.execute("select actor from job_admin_actions").fetchall() == [("dave",)]

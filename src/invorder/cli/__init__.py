@@ -26,7 +26,3 @@ for command in (
     migrate.migrate,
 ):
     main.add_command(command)
-
-
-if __name__ == "__main__":
-    main()

@@ -57,13 +57,20 @@ def database_url(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
-def run_with_pool(fn: Callable[[Any], Awaitable[T]], *, settings: Settings | None = None) -> T:
+def run_with_pool(
+    fn: Callable[[Any], Awaitable[T]],
+    *,
+    settings: Settings | None = None,
+    name: str = "invorder-jobs-cli",
+    max_size: int = 2,
+) -> T:
     """Run `fn(pool)` against the configured database with a small pool of its own; domain
-    errors end the command with a message and exit code 2 (bad input) or 1 (anything else)."""
+    errors end the command with a message and exit code 2 (bad input) or 1 (anything else).
+    `name` is the pool's, which PostgreSQL shows as the sessions' application_name."""
     settings = settings or setup()
 
     async def go(url: str) -> T:
-        pool = open_pool(url, options=connect_options(settings), min_size=1, max_size=2, name="invorder-cli")
+        pool = open_pool(url, options=connect_options(settings), min_size=1, max_size=max_size, name=name)
         await pool.open(wait=True, timeout=30)
         try:
             return await fn(pool)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from invorder.catalog.stock_import import ImportReport, import_stock
 from invorder.cli.common import run_with_pool
-from invorder.orders.waking import wake_orders_waiting_for
+
+if TYPE_CHECKING:
+    from invorder.catalog.stock_import import ImportReport
 
 
 @click.group()
@@ -24,7 +26,14 @@ def inventory_import(file: Path) -> None:
 
     Good lines are applied, bad ones rejected with a reason. Exit code 0 when every line was
     applied, 2 when some were rejected."""
-    report = run_with_pool(lambda pool: import_stock(pool, file, on_restock=wake_orders_waiting_for))
+    from invorder.catalog.stock_import import import_stock
+    from invorder.orders.waking import wake_orders_waiting_for
+
+    report = run_with_pool(
+        lambda pool: import_stock(pool, file, on_restock=wake_orders_waiting_for),
+        name="invorder-stock-import",
+        max_size=1,
+    )
     click.echo(render_text(report))
     sys.exit(report.exit_code)
 

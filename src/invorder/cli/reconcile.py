@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 
 from invorder.cli.common import json_option, run_with_pool, setup
-from invorder.ops.reconcile import PROVIDER_CONCURRENCY, Report, reconcile
-from invorder.payments.client import payments_client
+
+if TYPE_CHECKING:
+    from invorder.ops.reconcile import Report
 
 
 @click.command("reconcile")
@@ -25,13 +26,16 @@ def reconcile_command(repair: bool, as_json: bool) -> None:
     """Check stock, orders and the payment provider's charges against invariants 1-5 (README).
 
     Exit code 0 when no drift remains, 1 when some does."""
+    from invorder.ops.reconcile import PROVIDER_CONCURRENCY, reconcile
+    from invorder.payments.client import payments_client
+
     settings = setup()
 
     async def check(pool: Any) -> Report:
         async with payments_client(settings, max_connections=PROVIDER_CONCURRENCY) as payments:
             return await reconcile(pool, payments, reservation_ttl_s=settings.reservation_ttl_s, repair=repair)
 
-    report = run_with_pool(check, settings=settings)
+    report = run_with_pool(check, settings=settings, name="invorder-reconcile")
     click.echo(render_json(report) if as_json else render_text(report))
     sys.exit(report.exit_code)
 

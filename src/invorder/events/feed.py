@@ -152,6 +152,8 @@ class PruneEventsJob:
         if events or deliveries:
             log.info("pruned %d events and %d delivery records past retention", events, deliveries)
         more = max(events, deliveries) >= PRUNE_BATCH
+        if self.interval_s <= 0:  # pruning was turned off since this job was scheduled
+            return Complete()
         async with db.transaction(ctx.pool) as conn:
             await periodic.schedule_next(
                 conn, PRUNE_EVENTS, delay_s=0 if more else self.interval_s, after_job=job.id, priority=PRUNE_PRIORITY

@@ -11,7 +11,7 @@ import msgspec
 from invorder import db
 from invorder.db.queries import queries
 from invorder.ops.stats import QueueStats, queue_stats
-from invorder.queue.admin import ThroughputRow
+from invorder.queue.admin import ThroughputRow, job_throughput
 
 Q = queries()
 
@@ -45,13 +45,14 @@ class DashboardSnapshot(msgspec.Struct, frozen=True):
 
 
 async def dashboard_snapshot(pool: Any, *, minutes: int = SERIES_MINUTES) -> DashboardSnapshot:
-    """The orders series and the low-stock list in one transaction, then `queue_stats` (with the
-    jobs' throughput) in its own: a page refreshed every few seconds needs no stricter consistency.
-    The jobs series is the stats' throughput laid on the orders series' minutes (zero where idle)."""
+    """The two per-minute series (the jobs' throughput laid on the orders series' minutes, zero
+    where idle) and the low-stock list in one transaction, then `queue_stats` in its own: a page
+    refreshed every few seconds needs no stricter consistency than that."""
     async with db.transaction(pool) as conn:
         orders = await db.many(conn, Q.orders_finished_per_minute, OrdersMinuteRow, minutes=minutes)
+        throughput = await job_throughput(conn, minutes=minutes)
         low_stock = await db.many(conn, Q.low_stock_products, LowStockRow, limit=LIST_LIMIT)
-    stats = await queue_stats(pool, throughput_minutes=minutes, list_limit=LIST_LIMIT)
-    active = {row.minute: row for row in stats.throughput}
+    stats = await queue_stats(pool, throughput_minutes=1, list_limit=LIST_LIMIT)
+    active = {row.minute: row for row in throughput}
     jobs = [active.get(o.minute, ThroughputRow(o.minute, 0, 0, 0)) for o in orders]
     return DashboardSnapshot(stats, orders, jobs, low_stock)

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from invorder import db
+from invorder.errors import InvorderError
 from invorder.queue.jobs import DEFAULT_PRIORITY, enqueue_unique
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ async def seed(pool: Any, kind: str, *, priority: int = DEFAULT_PRIORITY, max_at
             job_id = await schedule_next(
                 conn, kind, delay_s=0, wait=False, priority=priority, max_attempts=max_attempts
             )
-    except (psycopg.Error, OSError) as exc:
+    except (psycopg.Error, OSError, InvorderError) as exc:
         log.warning("could not schedule the %s job: %s", kind, exc)
         return
     if job_id is not None:

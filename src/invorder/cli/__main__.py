@@ -1,0 +1,5 @@
+"""`python -m invorder.cli`: the `invorder` command."""
+
+from invorder.cli import main
+
+main()
