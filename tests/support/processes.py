@@ -154,6 +154,22 @@ def start_worker(env: dict[str, str], *, concurrency: int = 8) -> LiveProcess:
     return start_invorder(["worker", "--concurrency", str(concurrency)], env, "worker")
 
 
+def wait_workers_ready(database_url: str, workers: list[LiveProcess], *, timeout: float = 60) -> None:
+    """Wait until every one of `workers` has reported in `queue_workers` (its first heartbeat,
+    written once its pool is open and its signal handlers are set): only then does SIGTERM
+    make it finish what it holds and exit 0."""
+    import psycopg
+
+    pids = {str(w.popen.pid) for w in workers}
+
+    def reported() -> bool:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            rows = conn.execute("select worker_id from queue_workers where stopped_at is null").fetchall()
+        return pids <= {str(row[0]).split(":")[1] for row in rows}
+
+    wait_until(reported, timeout=timeout, what="every worker to report in queue_workers", interval=0.2)
+
+
 def start_payments_sim(env: dict[str, str], data_file: Path, *args: str, port: int | None = None) -> LiveProcess:
     """`invorder payments-sim --control` as a real process (on a free port unless given);
     extra flags in `args`."""

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bin" / "migration-under-load"
-HOLD_S = 4.0
+# Long enough that `invorder migrate up`, started as the hold begins, meets it even on a busy
+# machine where starting Python and dbmate takes seconds.
+HOLD_S = 8.0
 
 
 @pytest.mark.slow
@@ -39,6 +41,6 @@ def test_categories_migration_under_load_fails_no_request_and_loses_no_order(pg_
     # The long transaction made the migration give up and retry; while it waited, writes to
     # products queued behind it for at most its lock_timeout (1 s), never for the whole hold.
     assert report["migration"]["retries"] >= 1
-    assert during["max_ms"] < (HOLD_S - 1) * 1000, during
+    assert during["max_ms"] < 3000, during
     orders = report["orders"]
     assert orders["accepted"] > 0 and orders["lost"] == 0 and orders["found"] == orders["accepted"]

@@ -38,6 +38,7 @@ from tests.support.processes import (
     start_worker,
     wait_api_replaced,
     wait_until,
+    wait_workers_ready,
 )
 
 API_PROCESSES = 3
@@ -229,6 +230,7 @@ def test_workers_restarted_one_at_a_time_under_load_lose_and_fail_no_order(
     workers = [start_worker(env, concurrency=8) for _ in range(3)]
     stopped_after.extend(workers)
     product_ids = make_products(api.url)
+    wait_workers_ready(database_url, workers)  # a SIGTERM before that kills it, not stops it
     exit_codes: list[int] = []
 
     def restart_each_worker() -> None:
