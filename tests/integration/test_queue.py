@@ -15,6 +15,7 @@ import psycopg
 from invorder import db
 from invorder.db.queries import queries
 from invorder.queue import Complete, Job, JobContext, Outcome, Registry, Snooze, enqueue, enqueue_many
+from invorder.queue.completer import Completer
 from invorder.queue.config import WorkerConfig
 from invorder.queue.worker import Worker
 
@@ -443,3 +444,22 @@ def test_a_kind_takes_one_handler_only() -> None:
         assert "registered already" in str(exc)
     else:
         raise AssertionError("a second handler for one kind was accepted")
+
+
+def test_a_batch_of_releases_with_whole_and_fractional_delays_is_written(database_url: str, sql: Any) -> None:
+    # A job finished across a failover goes back with delay 0 while others snooze for 1.5 s:
+    # both kinds of delay land in one write, which a list of mixed int and float once broke
+    # (the completer retried it for ever, and the worker's jobs stayed running).
+    async def body(pool: Any) -> int:
+        [first, second] = await add_jobs(pool, "k", [{}, {}])
+        jobs = await claim(pool, "me", 2, ["k"])
+        held = {job.id for job in jobs}
+        completer = Completer(pool, "me", held, asyncio.Lock())
+        completer.release(first, delay_s=0, error="run again", failed=False)
+        completer.release(second, delay_s=1.5, error=None, failed=False)
+        await asyncio.wait_for(completer.flush(), timeout=5)
+        return len(held)
+
+    assert run(body, database_url) == 0
+    rows = sql.execute("select status, attempts, run_after > now() from jobs order by id").fetchall()
+    assert rows == [("ready", 0, False), ("ready", 0, True)]

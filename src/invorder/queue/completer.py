@@ -70,7 +70,7 @@ class Completer:
     def release(self, job_id: int, *, delay_s: float, error: str | None, failed: bool) -> None:
         b = self._batch
         b.released_ids.append(job_id)
-        b.delays.append(delay_s)
+        b.delays.append(float(delay_s))  # one type for the whole list: psycopg dumps no mixed list
         b.errors.append(error)
         b.failed.append(failed)
         self._wake()
