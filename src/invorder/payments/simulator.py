@@ -9,11 +9,11 @@ import random
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from litestar import Controller, Litestar, Response, get, post, put
@@ -297,20 +297,12 @@ def _charge_from_row(row: tuple[object, ...]) -> ChargeOut:
 
 
 class Dice(msgspec.Struct, frozen=True):
-    """One request's draw: which faults strike and whether the charge is declined."""
+    """One new request's draw: which faults strike, and whether the provider refuses it (a charge
+    declined, a refund failed)."""
 
     error: bool
     timeout: bool
-    decline: bool
-    lost_response: bool
-
-
-class RefundDice(msgspec.Struct, frozen=True):
-    """One refund request's draw: which faults strike and whether the provider refuses it."""
-
-    error: bool
-    timeout: bool
-    fail: bool
+    refused: bool
     lost_response: bool
 
 
@@ -330,25 +322,14 @@ class Simulator:
         log.info("simulator reconfigured", extra={"config": msgspec.to_builtins(self.config)})
         return self.config
 
-    def roll(self) -> Dice:
-        # Always draw four numbers, so a seed gives the same sequence whatever the rates are.
+    def roll(self, refusal_rate: float) -> Dice:
+        # Always four draws per new request, so a seed gives the same sequence whatever the rates.
         c = self.config
         draws = [self._rng.random() for _ in range(4)]
         return Dice(
             error=draws[0] < c.error_rate,
             timeout=draws[1] < c.timeout_rate,
-            decline=draws[2] < c.decline_rate,
-            lost_response=draws[3] < c.lost_response_rate,
-        )
-
-    def roll_refund(self) -> RefundDice:
-        # Its own four draws, so runs without refunds keep the charges' sequence of a seed.
-        c = self.config
-        draws = [self._rng.random() for _ in range(4)]
-        return RefundDice(
-            error=draws[0] < c.error_rate,
-            timeout=draws[1] < c.timeout_rate,
-            fail=draws[2] < c.refund_failure_rate,
+            refused=draws[2] < refusal_rate,
             lost_response=draws[3] < c.lost_response_rate,
         )
 
@@ -362,6 +343,54 @@ SimulatorDep = NamedDependency[Simulator]
 IdempotencyKeyHeader = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", max_length=255, description="one key per intended charge")
 ]
+
+
+Made = TypeVar("Made", ChargeOut, RefundOut)
+
+
+async def _make_once(
+    simulator: Simulator,
+    idempotency_key: str | None,
+    *,
+    what: str,
+    done: str,
+    fields: dict[str, object],
+    find: Callable[[str], Made | None],
+    replay: Callable[[Made], Response[Made]],
+    refusal_rate: float,
+    make: Callable[[str, bool], Made],
+    record: Callable[[Made], tuple[Made, bool]],
+) -> Response[Made]:
+    """A new charge or refund (`what`; `done`: "charged", "refunded"), once per idempotency key:
+    a replay returns the record and skips every fault but latency; faults strike new requests
+    only, per request, from the seeded dice. `make(key, refused)` builds the new record."""
+    if not idempotency_key:
+        raise IdempotencyKeyRequired(f"send an Idempotency-Key header: the same key for every retry of a {what}")
+    fields = {"idempotency_key": idempotency_key, **fields}
+    if simulator.config.latency_ms:
+        await asyncio.sleep(simulator.config.latency_ms / 1000)
+    existing = await asyncio.to_thread(find, idempotency_key)
+    if existing is not None:
+        return replay(existing)
+    dice = simulator.roll(refusal_rate)
+    if dice.error:
+        log.info("simulated error, nothing %s", done, extra=fields)
+        raise Unavailable(f"simulated provider error; nothing was {done}")
+    if dice.timeout:
+        log.info("simulated hang, nothing %s", done, extra=fields)
+        await asyncio.sleep(HANG_S)
+        raise SimulatedTimeout(f"simulated hang; nothing was {done}")
+    recorded, created = await asyncio.to_thread(record, make(idempotency_key, dice.refused))
+    record_id = {f"{what}_id": recorded.id}
+    if not created:
+        # A concurrent request with the same key recorded first: this one is a replay.
+        log.info("concurrent duplicate lost the race to record", extra={**fields, **record_id})
+        return replay(recorded)
+    log.info("%s recorded", what, extra={**fields, **record_id, "status": recorded.status})
+    if dice.lost_response:
+        log.info("simulated lost response, %s is recorded", what, extra={**fields, **record_id})
+        raise SimulatedLostResponse(f"simulated lost response; the {what} may or may not have been made")
+    return Response(recorded, status_code=201)
 
 
 def _replay(charge: ChargeOut, body: ChargeIn) -> Response[ChargeOut]:
@@ -384,41 +413,25 @@ class ChargeController(Controller):
         simulator: SimulatorDep,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[ChargeOut]:
-        if not idempotency_key:
-            raise IdempotencyKeyRequired("send an Idempotency-Key header: the same key for every retry of a charge")
-        fields = {"idempotency_key": idempotency_key, "reference": data.reference}
-        config = simulator.config
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
-        existing = await asyncio.to_thread(simulator.store.find_by_key, idempotency_key)
-        if existing is not None:  # a replay skips every fault but latency: it returns the record
-            return _replay(existing, data)
-        dice = simulator.roll()  # faults strike new charges only, per request, from the seeded dice
-        if dice.error:
-            log.info("simulated error, nothing charged", extra=fields)
-            raise Unavailable("simulated provider error; nothing was charged")
-        if dice.timeout:
-            log.info("simulated hang, nothing charged", extra=fields)
-            await asyncio.sleep(HANG_S)
-            raise SimulatedTimeout("simulated hang; nothing was charged")
-        charge = ChargeOut(
-            id="ch_" + uuid.uuid4().hex,
-            idempotency_key=idempotency_key,
-            amount_cents=data.amount_cents,
-            reference=data.reference,
-            status="declined" if dice.decline else "succeeded",
-            created_at=datetime.now(UTC),
+        return await _make_once(
+            simulator,
+            idempotency_key,
+            what="charge",
+            done="charged",
+            fields={"reference": data.reference},
+            find=simulator.store.find_by_key,
+            replay=lambda charge: _replay(charge, data),
+            refusal_rate=simulator.config.decline_rate,
+            make=lambda key, refused: ChargeOut(
+                id="ch_" + uuid.uuid4().hex,
+                idempotency_key=key,
+                amount_cents=data.amount_cents,
+                reference=data.reference,
+                status="declined" if refused else "succeeded",
+                created_at=datetime.now(UTC),
+            ),
+            record=simulator.store.record,
         )
-        recorded, created = await asyncio.to_thread(simulator.store.record, charge)
-        if not created:
-            # A concurrent request with the same key recorded first: this one is a replay.
-            log.info("concurrent duplicate lost the race to record", extra={**fields, "charge_id": recorded.id})
-            return _replay(recorded, data)
-        log.info("charge recorded", extra={**fields, "charge_id": recorded.id, "status": recorded.status})
-        if dice.lost_response:
-            log.info("simulated lost response, charge is recorded", extra={**fields, "charge_id": recorded.id})
-            raise SimulatedLostResponse("simulated lost response; the charge may or may not have been made")
-        return Response(recorded, status_code=201)
 
     @get("/")
     async def find_charges(
@@ -455,41 +468,26 @@ class RefundController(Controller):
         simulator: SimulatorDep,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[RefundOut]:
-        if not idempotency_key:
-            raise IdempotencyKeyRequired("send an Idempotency-Key header: the same key for every retry of a refund")
-        fields = {"idempotency_key": idempotency_key, "charge_id": data.charge_id}
-        config = simulator.config
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
-        existing = await asyncio.to_thread(simulator.store.find_refund_by_key, idempotency_key)
-        if existing is not None:  # a replay skips every fault but latency, as for charges
-            return _replay_refund(existing, data)
-        dice = simulator.roll_refund()
-        if dice.error:
-            log.info("simulated error, nothing refunded", extra=fields)
-            raise Unavailable("simulated provider error; nothing was refunded")
-        if dice.timeout:
-            log.info("simulated hang, nothing refunded", extra=fields)
-            await asyncio.sleep(HANG_S)
-            raise SimulatedTimeout("simulated hang; nothing was refunded")
-        refund = RefundOut(
-            id="re_" + uuid.uuid4().hex,
-            idempotency_key=idempotency_key,
-            charge_id=data.charge_id,
-            amount_cents=data.amount_cents,
-            status="failed" if dice.fail else "succeeded",
-            failure_reason="simulated refusal" if dice.fail else None,
-            created_at=datetime.now(UTC),
+        return await _make_once(
+            simulator,
+            idempotency_key,
+            what="refund",
+            done="refunded",
+            fields={"charge_id": data.charge_id},
+            find=simulator.store.find_refund_by_key,
+            replay=lambda refund: _replay_refund(refund, data),
+            refusal_rate=simulator.config.refund_failure_rate,
+            make=lambda key, refused: RefundOut(
+                id="re_" + uuid.uuid4().hex,
+                idempotency_key=key,
+                charge_id=data.charge_id,
+                amount_cents=data.amount_cents,
+                status="failed" if refused else "succeeded",
+                failure_reason="simulated refusal" if refused else None,
+                created_at=datetime.now(UTC),
+            ),
+            record=simulator.store.record_refund,
         )
-        recorded, created = await asyncio.to_thread(simulator.store.record_refund, refund)
-        if not created:
-            log.info("concurrent duplicate refund lost the race to record", extra={**fields, "refund_id": recorded.id})
-            return _replay_refund(recorded, data)
-        log.info("refund recorded", extra={**fields, "refund_id": recorded.id, "status": recorded.status})
-        if dice.lost_response:
-            log.info("simulated lost response, refund is recorded", extra={**fields, "refund_id": recorded.id})
-            raise SimulatedLostResponse("simulated lost response; the refund may or may not have been made")
-        return Response(recorded, status_code=201)
 
     @get("/")
     async def find_refunds(
