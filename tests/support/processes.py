@@ -97,6 +97,20 @@ def start_invorder(args: list[str], env: dict[str, str], log_name: str) -> LiveP
     return LiveProcess(popen, log_path)
 
 
+def wait_answering(process: LiveProcess, path: str, who: str, *, timeout: float = 30) -> None:
+    """Wait until `process` answers 200 on `path`; fail at once with its log if it exits."""
+
+    def ready() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"{who} exited early:\n{process.log()}")
+        try:
+            return httpx.get(process.url + path, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=timeout, what=f"{who} to be ready")
+
+
 def start_api(env: dict[str, str], *, processes: int = 1) -> LiveProcess:
     """`invorder serve` (granian, `processes` API processes) on a free port, once it answers
     /readyz; with several, once every one of them is up."""
@@ -104,15 +118,7 @@ def start_api(env: dict[str, str], *, processes: int = 1) -> LiveProcess:
     process = start_invorder(["serve", "--port", str(port), "--processes", str(processes)], env, "api")
     process.url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        if process.popen.poll() is not None:
-            raise AssertionError(f"API exited early:\n{process.log()}")
-        try:
-            return httpx.get(process.url + "/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, timeout=30, what="the API to be ready")
+    wait_answering(process, "/readyz", "the API")
     if processes > 1:
         wait_until(
             lambda: len(child_pids(process.popen.pid)) == processes,
@@ -179,13 +185,5 @@ def start_payments_sim(env: dict[str, str], data_file: Path, *args: str, port: i
     )
     process.url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        if process.popen.poll() is not None:
-            raise AssertionError(f"payment simulator exited early:\n{process.log()}")
-        try:
-            return httpx.get(process.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, timeout=30, what="the payment simulator to be ready")
+    wait_answering(process, "/healthz", "the payment simulator")
     return process
