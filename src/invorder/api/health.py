@@ -7,7 +7,7 @@ from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
 from invorder.api.deps import PoolDep
-from invorder.db.migrate import APPLIED_VERSIONS, HAS_MIGRATIONS_TABLE, not_applied
+from invorder.db.migrate import APPLIED_VERSIONS, MIGRATIONS_TABLE_EXISTS, not_applied
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -34,11 +34,10 @@ async def readyz(pool: PoolDep) -> Response[Health]:
     in recovery), whose schema has every migration of this code."""
     try:
         async with pool.connection(timeout=2) as conn:
-            cur = await conn.execute("select pg_is_in_recovery()")
-            in_recovery = bool((await cur.fetchone() or (True,))[0])
-            cur = await conn.execute(HAS_MIGRATIONS_TABLE)
+            cur = await conn.execute("select pg_is_in_recovery(), " + MIGRATIONS_TABLE_EXISTS)
+            in_recovery, migrated_once = await cur.fetchone() or (True, False)
             applied: list[str] = []
-            if (await cur.fetchone() or (False,))[0]:
+            if migrated_once:
                 cur = await conn.execute(APPLIED_VERSIONS)
                 applied = [str(row[0]) for row in await cur.fetchall()]
     except Exception as exc:

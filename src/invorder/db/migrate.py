@@ -288,7 +288,7 @@ def migration_versions(migrations: Path | None = None) -> list[str]:
 
 
 # What dbmate has applied: its table may not exist yet (then nothing is).
-HAS_MIGRATIONS_TABLE: LiteralString = "select to_regclass('public.schema_migrations') is not null"
+MIGRATIONS_TABLE_EXISTS: LiteralString = "to_regclass('public.schema_migrations') is not null"
 APPLIED_VERSIONS: LiteralString = "select version from schema_migrations"
 
 
@@ -301,7 +301,7 @@ def not_applied(applied: Iterable[str], *, migrations: Path | None = None) -> li
 def pending_migrations(url: str, *, migrations: Path | None = None) -> list[str]:
     """Versions of migration files not yet applied (empty when the schema is current)."""
     with psycopg.connect(url) as conn:
-        exists = conn.execute(HAS_MIGRATIONS_TABLE).fetchone()
+        exists = conn.execute("select " + MIGRATIONS_TABLE_EXISTS).fetchone()
         applied = [str(r[0]) for r in conn.execute(APPLIED_VERSIONS).fetchall()] if exists and exists[0] else []
     return not_applied(applied, migrations=migrations)
 
