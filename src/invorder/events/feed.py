@@ -151,20 +151,21 @@ class PruneEventsJob:
         events, deliveries = await prune(ctx.pool, self.retention_s)
         if events or deliveries:
             log.info("pruned %d events and %d delivery records past retention", events, deliveries)
-        more = max(events, deliveries) >= PRUNE_BATCH
-        if self.interval_s <= 0:  # pruning was turned off since this job was scheduled
-            return Complete()
         async with db.transaction(ctx.pool) as conn:
             await periodic.schedule_next(
-                conn, PRUNE_EVENTS, delay_s=0 if more else self.interval_s, after_job=job.id, priority=PRUNE_PRIORITY
+                conn,
+                PRUNE_EVENTS,
+                interval_s=self.interval_s,
+                at_once=max(events, deliveries) >= PRUNE_BATCH,
+                after_job=job.id,
+                priority=PRUNE_PRIORITY,
             )
         return Complete()
 
 
 async def seed_prune_job(pool: Any, settings: Settings) -> None:
     """At worker start-up: the first `prune_events` job unless one exists (or pruning is off)."""
-    if settings.event_prune_interval_s > 0:
-        await periodic.seed(pool, PRUNE_EVENTS, priority=PRUNE_PRIORITY)
+    await periodic.seed(pool, PRUNE_EVENTS, interval_s=settings.event_prune_interval_s, priority=PRUNE_PRIORITY)
 
 
 def register_event_handlers(registry: Registry, settings: Settings) -> None:

@@ -21,8 +21,13 @@ RECONCILE_PRIORITY = 200  # after order processing (lower runs first)
 async def seed_reconcile_job(pool: Any, settings: Settings) -> None:
     """At worker start-up: the first `reconcile` job, due now, unless one exists (or the
     interval is 0: disabled)."""
-    if settings.reconcile_interval_s > 0:
-        await periodic.seed(pool, RECONCILE, priority=RECONCILE_PRIORITY, max_attempts=settings.job_max_attempts)
+    await periodic.seed(
+        pool,
+        RECONCILE,
+        interval_s=settings.reconcile_interval_s,
+        priority=RECONCILE_PRIORITY,
+        max_attempts=settings.job_max_attempts,
+    )
 
 
 class ReconcileJob:
@@ -53,16 +58,15 @@ class ReconcileJob:
                 "" if report.payments.checked else f"; charges not checked ({report.payments.error})",
                 extra={**fields, "drift": [msgspec.structs.asdict(d) for d in report.drift if not d.repaired]},
             )
-        if self.settings.reconcile_interval_s > 0:
-            async with db.transaction(ctx.pool) as conn:
-                await periodic.schedule_next(
-                    conn,
-                    RECONCILE,
-                    delay_s=self.settings.reconcile_interval_s,
-                    after_job=job.id,
-                    priority=RECONCILE_PRIORITY,
-                    max_attempts=self.settings.job_max_attempts,
-                )
+        async with db.transaction(ctx.pool) as conn:
+            await periodic.schedule_next(
+                conn,
+                RECONCILE,
+                interval_s=self.settings.reconcile_interval_s,
+                after_job=job.id,
+                priority=RECONCILE_PRIORITY,
+                max_attempts=self.settings.job_max_attempts,
+            )
         return Complete()
 
 
