@@ -24,6 +24,23 @@ $$;
 
 
 --
+-- Name: emit_fulfillment_created_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.emit_fulfillment_created_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    insert into events (type, client_id, subject_id, data)
+    select 'fulfillment.created', n.client_id, n.id, fulfillment_event_data(n)
+    from new_rows as n
+    order by n.id;
+    return null;
+end
+$$;
+
+
+--
 -- Name: emit_inventory_events(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -72,11 +89,17 @@ CREATE FUNCTION public.emit_order_final_events() RETURNS trigger
     AS $$
 begin
     insert into events (type, client_id, subject_id, data)
-    select 'order.' || n.status, n.client_id, n.id, order_event_data(n)
+    select changed.type, n.client_id, n.id, order_event_data(n)
     from new_rows as n
     inner join old_rows as o on n.id = o.id
-    where n.status <> o.status and n.status in ('processed', 'failed', 'cancelled')
-    order by n.id;
+    cross join lateral (
+        values
+        (1, 'order.' || n.status, n.status <> o.status and n.status in ('processed', 'failed', 'cancelled')),
+        (2, 'order.fulfilled', n.fulfillment_status = 'fulfilled' and o.fulfillment_status <> 'fulfilled'),
+        (3, 'order.refunded', n.refund_status = 'refunded' and o.refund_status <> 'refunded')
+    ) as changed (rank, type, happened)
+    where changed.happened
+    order by n.id, changed.rank;
     return null;
 end
 $$;
@@ -141,6 +164,42 @@ $$;
 
 
 --
+-- Name: emit_refund_created_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.emit_refund_created_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    insert into events (type, client_id, subject_id, data)
+    select 'refund.created', n.client_id, n.id, refund_event_data(n)
+    from new_rows as n
+    order by n.id;
+    return null;
+end
+$$;
+
+
+--
+-- Name: emit_refund_finished_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.emit_refund_finished_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    insert into events (type, client_id, subject_id, data)
+    select 'refund.' || n.status, n.client_id, n.id, refund_event_data(n)
+    from new_rows as n
+    inner join old_rows as o on n.id = o.id
+    where n.status <> o.status and n.status in ('succeeded', 'failed')
+    order by n.id;
+    return null;
+end
+$$;
+
+
+--
 -- Name: fan_out_events(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -171,6 +230,59 @@ $$;
 
 
 --
+-- Name: fulfillments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.fulfillments (
+    id bigint NOT NULL,
+    order_id bigint NOT NULL,
+    client_id bigint NOT NULL,
+    carrier text,
+    tracking_number text,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT fulfillments_carrier_check CHECK (((carrier IS NULL) OR (length(carrier) <= 100))),
+    CONSTRAINT fulfillments_tracking_number_check CHECK (((tracking_number IS NULL) OR (length(tracking_number) <= 200)))
+);
+
+
+--
+-- Name: TABLE fulfillments; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.fulfillments IS 'Shipments of paid orders (POST /api/v1/orders/{id}/fulfillments); never updated.';
+
+
+--
+-- Name: fulfillment_event_data(public.fulfillments); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.fulfillment_event_data(f public.fulfillments) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object(
+        'id', f.id,
+        'order_id', f.order_id,
+        'items', coalesce((
+            select jsonb_agg(jsonb_build_object('product_id', i.product_id, 'quantity', i.quantity) order by i.product_id)
+            from fulfillment_items as i
+            where i.fulfillment_id = f.id
+        ), '[]'::jsonb),
+        'carrier', f.carrier,
+        'tracking_number', f.tracking_number,
+        'created_at', api_timestamp(f.created_at)
+    )
+$$;
+
+
+--
+-- Name: FUNCTION fulfillment_event_data(f public.fulfillments); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.fulfillment_event_data(f public.fulfillments) IS 'A fulfillment as GET /api/v1/orders/{id}/fulfillments shows it: the data of fulfillment.created.';
+
+
+--
 -- Name: orders; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -192,9 +304,15 @@ CREATE TABLE public.orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     client_id bigint DEFAULT 1 NOT NULL,
+    refunded_cents bigint DEFAULT 0 NOT NULL,
+    refund_status text DEFAULT 'none'::text NOT NULL,
+    fulfillment_status text DEFAULT 'unfulfilled'::text NOT NULL,
     CONSTRAINT orders_customer_ref_check CHECK (((customer_ref IS NULL) OR (length(customer_ref) <= 200))),
+    CONSTRAINT orders_fulfillment_status_check CHECK ((fulfillment_status = ANY (ARRAY['unfulfilled'::text, 'partially_fulfilled'::text, 'fulfilled'::text]))),
     CONSTRAINT orders_idempotency_key_check CHECK (((idempotency_key IS NULL) OR (length(idempotency_key) <= 255))),
     CONSTRAINT orders_payment_status_check CHECK ((payment_status = ANY (ARRAY['none'::text, 'pending'::text, 'succeeded'::text, 'declined'::text, 'unknown'::text, 'not_charged'::text]))),
+    CONSTRAINT orders_refund_status_check CHECK ((refund_status = ANY (ARRAY['none'::text, 'partially_refunded'::text, 'refunded'::text]))),
+    CONSTRAINT orders_refunded_cents_check CHECK (((refunded_cents >= 0) AND (refunded_cents <= total_cents))),
     CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'reserved'::text, 'processed'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT orders_total_cents_check CHECK ((total_cents >= 0))
 );
@@ -278,6 +396,27 @@ COMMENT ON COLUMN public.orders.client_id IS 'The client whose key placed the or
 
 
 --
+-- Name: COLUMN orders.refunded_cents; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.orders.refunded_cents IS 'Sum of the order''s succeeded refunds.';
+
+
+--
+-- Name: COLUMN orders.refund_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.orders.refund_status IS 'none, partially_refunded, or refunded (refunded_cents = total_cents).';
+
+
+--
+-- Name: COLUMN orders.fulfillment_status; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.orders.fulfillment_status IS 'unfulfilled (no unit shipped), partially_fulfilled (some shipped, some left to ship), fulfilled (some shipped, none left: quantity = fulfilled + cancelled for every item).';
+
+
+--
 -- Name: order_event_data(public.orders); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -292,7 +431,10 @@ CREATE FUNCTION public.order_event_data(o public.orders) RETURNS jsonb
             select jsonb_agg(jsonb_build_object(
                 'product_id', i.product_id,
                 'quantity', i.quantity,
-                'unit_price_cents', i.unit_price_cents
+                'unit_price_cents', i.unit_price_cents,
+                'fulfilled_quantity', i.fulfilled_quantity,
+                'refunded_quantity', i.refunded_quantity,
+                'restocked_quantity', i.cancelled_quantity + i.returned_quantity
             ) order by i.product_id)
             from order_items as i
             where i.order_id = o.id
@@ -304,6 +446,9 @@ CREATE FUNCTION public.order_event_data(o public.orders) RETURNS jsonb
         'payment', jsonb_build_object(
             'status', o.payment_status, 'attempts', o.payment_attempts, 'charge_id', o.charge_id
         ),
+        'refunded_cents', o.refunded_cents,
+        'refund_status', o.refund_status,
+        'fulfillment_status', o.fulfillment_status,
         'created_at', api_timestamp(o.created_at),
         'updated_at', api_timestamp(o.updated_at),
         'finished_at', api_timestamp(o.finished_at)
@@ -429,6 +574,107 @@ COMMENT ON FUNCTION public.product_event_data(p public.products) IS 'A product a
 
 
 --
+-- Name: refunds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refunds (
+    id bigint NOT NULL,
+    order_id bigint NOT NULL,
+    client_id bigint NOT NULL,
+    amount_cents bigint NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    reason text,
+    note text,
+    idempotency_key text,
+    request_hash text,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    provider_refund_id text,
+    failure_reason text,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT refunds_amount_cents_check CHECK ((amount_cents >= 1)),
+    CONSTRAINT refunds_idempotency_key_check CHECK (((idempotency_key IS NULL) OR (length(idempotency_key) <= 255))),
+    CONSTRAINT refunds_note_check CHECK (((note IS NULL) OR (length(note) <= 1000))),
+    CONSTRAINT refunds_reason_check CHECK (((reason IS NULL) OR (reason = ANY (ARRAY['requested_by_customer'::text, 'returned'::text, 'damaged'::text, 'duplicate'::text, 'fraudulent'::text, 'other'::text])))),
+    CONSTRAINT refunds_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.refunds IS 'Money given back for an order (POST /api/v1/orders/{id}/refunds, or cancelling a paid order). pending until the provider says succeeded or failed; the process_refund job asks it, under the key invorder-refund-<id>-<created_at in microseconds>.';
+
+
+--
+-- Name: COLUMN refunds.client_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.client_id IS 'The client whose order it is (its keys see the refund).';
+
+
+--
+-- Name: COLUMN refunds.idempotency_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.idempotency_key IS 'The client''s Idempotency-Key (unique per client); null for the refund of a cancelled order.';
+
+
+--
+-- Name: COLUMN refunds.attempts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.attempts IS 'Requests sent to the provider without a definite answer so far.';
+
+
+--
+-- Name: COLUMN refunds.failure_reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.failure_reason IS 'Why the provider refused the refund (status failed).';
+
+
+--
+-- Name: refund_event_data(public.refunds); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refund_event_data(r public.refunds) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object(
+        'id', r.id,
+        'order_id', r.order_id,
+        'amount_cents', r.amount_cents,
+        'status', r.status,
+        'items', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'product_id', i.product_id, 'quantity', i.quantity, 'restock', i.restock
+            ) order by i.product_id, i.restock)
+            from refund_items as i
+            where i.refund_id = r.id
+        ), '[]'::jsonb),
+        'reason', r.reason,
+        'note', r.note,
+        'failure_reason', r.failure_reason,
+        'provider_refund_id', r.provider_refund_id,
+        'created_at', api_timestamp(r.created_at),
+        'finished_at', api_timestamp(r.finished_at)
+    )
+$$;
+
+
+--
+-- Name: FUNCTION refund_event_data(r public.refunds); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.refund_event_data(r public.refunds) IS 'A refund as GET /api/v1/refunds/{id} shows it: the data of refund.* events.';
+
+
+--
 -- Name: server_run(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -478,7 +724,7 @@ CREATE TABLE public.api_keys (
     last_used_at timestamp with time zone,
     CONSTRAINT api_keys_key_hash_check CHECK ((length(key_hash) = 32)),
     CONSTRAINT api_keys_prefix_check CHECK ((prefix ~ '^ik_[A-Za-z0-9_-]{8}$'::text)),
-    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) >= 1) AND (scopes <@ ARRAY['catalog:read'::text, 'catalog:write'::text, 'inventory:read'::text, 'inventory:write'::text, 'orders:read'::text, 'orders:write'::text, 'events:read'::text, 'webhooks:write'::text, 'ops'::text, 'metrics'::text])))
+    CONSTRAINT api_keys_scopes_check CHECK (((cardinality(scopes) >= 1) AND (scopes <@ ARRAY['catalog:read'::text, 'catalog:write'::text, 'inventory:read'::text, 'inventory:write'::text, 'orders:read'::text, 'orders:write'::text, 'events:read'::text, 'webhooks:write'::text, 'ops'::text, 'metrics'::text, 'fulfillments:write'::text, 'refunds:write'::text])))
 );
 
 
@@ -507,7 +753,7 @@ COMMENT ON COLUMN public.api_keys.key_hash IS 'SHA-256 of the whole key. Keys ar
 -- Name: COLUMN api_keys.scopes; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.api_keys.scopes IS 'What the key may do (SPEC.md, Access): catalog:read, catalog:write, inventory:read, inventory:write, orders:read, orders:write, events:read, webhooks:write, ops, metrics.';
+COMMENT ON COLUMN public.api_keys.scopes IS 'What the key may do (SPEC.md, Access): catalog:read, catalog:write, inventory:read, inventory:write, orders:read, orders:write, events:read, webhooks:write, ops, metrics, fulfillments:write, refunds:write.';
 
 
 --
@@ -872,6 +1118,39 @@ ALTER TABLE public.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: fulfillment_items; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.fulfillment_items (
+    fulfillment_id bigint NOT NULL,
+    product_id bigint NOT NULL,
+    quantity integer NOT NULL,
+    CONSTRAINT fulfillment_items_quantity_check CHECK ((quantity >= 1))
+);
+
+
+--
+-- Name: TABLE fulfillment_items; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.fulfillment_items IS 'Units of each product a fulfillment shipped.';
+
+
+--
+-- Name: fulfillments_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.fulfillments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.fulfillments_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: inventory; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1096,6 +1375,11 @@ CREATE TABLE public.order_items (
     product_id bigint NOT NULL,
     quantity integer NOT NULL,
     unit_price_cents bigint NOT NULL,
+    fulfilled_quantity integer DEFAULT 0 NOT NULL,
+    refunded_quantity integer DEFAULT 0 NOT NULL,
+    cancelled_quantity integer DEFAULT 0 NOT NULL,
+    returned_quantity integer DEFAULT 0 NOT NULL,
+    CONSTRAINT order_items_after_payment_check CHECK (((fulfilled_quantity >= 0) AND (refunded_quantity >= 0) AND (cancelled_quantity >= 0) AND (returned_quantity >= 0) AND (refunded_quantity <= quantity) AND ((fulfilled_quantity + cancelled_quantity) <= quantity) AND (returned_quantity <= fulfilled_quantity))),
     CONSTRAINT order_items_quantity_check CHECK ((quantity >= 1)),
     CONSTRAINT order_items_unit_price_cents_check CHECK ((unit_price_cents >= 0))
 );
@@ -1106,6 +1390,34 @@ CREATE TABLE public.order_items (
 --
 
 COMMENT ON TABLE public.order_items IS 'The lines of an order, with the unit price fixed at placement.';
+
+
+--
+-- Name: COLUMN order_items.fulfilled_quantity; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.order_items.fulfilled_quantity IS 'Units shipped (sum of its fulfillment_items).';
+
+
+--
+-- Name: COLUMN order_items.refunded_quantity; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.order_items.refunded_quantity IS 'Units in refunds that are not failed.';
+
+
+--
+-- Name: COLUMN order_items.cancelled_quantity; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.order_items.cancelled_quantity IS 'Units refunded with restock cancel: they will not ship and went back on hand. Kept when their refund fails (never restocked twice).';
+
+
+--
+-- Name: COLUMN order_items.returned_quantity; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.order_items.returned_quantity IS 'Units refunded with restock return: shipped, came back, went back on hand. Kept when their refund fails.';
 
 
 --
@@ -1372,6 +1684,41 @@ COMMENT ON COLUMN public.queue_workers.stopped_at IS 'When it stopped cleanly (n
 
 
 --
+-- Name: refund_items; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refund_items (
+    refund_id bigint NOT NULL,
+    product_id bigint NOT NULL,
+    restock text NOT NULL,
+    quantity integer NOT NULL,
+    CONSTRAINT refund_items_quantity_check CHECK ((quantity >= 1)),
+    CONSTRAINT refund_items_restock_check CHECK ((restock = ANY (ARRAY['none'::text, 'cancel'::text, 'return'::text])))
+);
+
+
+--
+-- Name: TABLE refund_items; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.refund_items IS 'Units of a refund, by product and restock: none (money only), cancel (not shipped, back on hand), return (shipped, came back, back on hand).';
+
+
+--
+-- Name: refunds_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.refunds ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.refunds_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: stock_movements; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1385,7 +1732,8 @@ CREATE TABLE public.stock_movements (
     order_id bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     actor text,
-    CONSTRAINT stock_movements_kind_check CHECK ((kind = ANY (ARRAY['initial'::text, 'set'::text, 'adjustment'::text, 'sale'::text, 'import'::text, 'removed'::text]))),
+    refund_id bigint,
+    CONSTRAINT stock_movements_kind_check CHECK ((kind = ANY (ARRAY['initial'::text, 'set'::text, 'adjustment'::text, 'sale'::text, 'import'::text, 'removed'::text, 'restock'::text]))),
     CONSTRAINT stock_movements_on_hand_after_check CHECK ((on_hand_after >= 0))
 );
 
@@ -1415,7 +1763,7 @@ COMMENT ON COLUMN public.stock_movements.on_hand_after IS 'on_hand right after t
 -- Name: COLUMN stock_movements.kind; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.stock_movements.kind IS 'initial (POST /inventory), set (PATCH), adjustment (POST .../adjustments), sale (an order was paid), import (warehouse feed), removed (DELETE /inventory: on_hand back to 0, history kept).';
+COMMENT ON COLUMN public.stock_movements.kind IS 'initial (POST /inventory), set (PATCH), adjustment (POST .../adjustments), sale (an order was paid), import (warehouse feed), removed (DELETE /inventory: on_hand back to 0, history kept), restock (units of a refund back on hand: order_id and refund_id say which).';
 
 
 --
@@ -1430,6 +1778,13 @@ COMMENT ON COLUMN public.stock_movements.order_id IS 'The order a sale belongs t
 --
 
 COMMENT ON COLUMN public.stock_movements.actor IS 'Who made the change: key:<id>, admin, worker (sales) or system (stock imports); null before this column existed.';
+
+
+--
+-- Name: COLUMN stock_movements.refund_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.stock_movements.refund_id IS 'The refund whose units a restock movement put back on hand.';
 
 
 --
@@ -1653,6 +2008,22 @@ ALTER TABLE ONLY public.events
 
 
 --
+-- Name: fulfillment_items fulfillment_items_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.fulfillment_items
+    ADD CONSTRAINT fulfillment_items_pkey PRIMARY KEY (fulfillment_id, product_id);
+
+
+--
+-- Name: fulfillments fulfillments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.fulfillments
+    ADD CONSTRAINT fulfillments_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: inventory inventory_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1749,6 +2120,22 @@ ALTER TABLE ONLY public.queue_workers
 
 
 --
+-- Name: refund_items refund_items_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refund_items
+    ADD CONSTRAINT refund_items_pkey PRIMARY KEY (refund_id, product_id, restock);
+
+
+--
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: stock_movements stock_movements_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1805,6 +2192,13 @@ CREATE INDEX events_created_at_idx ON public.events USING btree (created_at);
 --
 
 CREATE INDEX events_xid_id_idx ON public.events USING btree (xid, id);
+
+
+--
+-- Name: fulfillments_order_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX fulfillments_order_id_idx ON public.fulfillments USING btree (order_id, id);
 
 
 --
@@ -1899,6 +2293,27 @@ CREATE INDEX queue_workers_last_seen_idx ON public.queue_workers USING btree (la
 
 
 --
+-- Name: refunds_client_idempotency_key_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX refunds_client_idempotency_key_idx ON public.refunds USING btree (client_id, idempotency_key);
+
+
+--
+-- Name: refunds_order_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_order_id_idx ON public.refunds USING btree (order_id, id);
+
+
+--
+-- Name: refunds_pending_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_pending_idx ON public.refunds USING btree (created_at) WHERE (status = 'pending'::text);
+
+
+--
 -- Name: stock_movements_product_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1948,6 +2363,13 @@ CREATE TRIGGER events_fan_out AFTER INSERT ON public.events REFERENCING NEW TABL
 
 
 --
+-- Name: fulfillments fulfillments_created_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER fulfillments_created_events AFTER INSERT ON public.fulfillments REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.emit_fulfillment_created_events();
+
+
+--
 -- Name: inventory inventory_events; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1983,11 +2405,41 @@ CREATE TRIGGER products_created_events AFTER INSERT ON public.products REFERENCI
 
 
 --
+-- Name: refunds refunds_created_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_created_events AFTER INSERT ON public.refunds REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.emit_refund_created_events();
+
+
+--
+-- Name: refunds refunds_finished_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_finished_events AFTER UPDATE ON public.refunds REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.emit_refund_finished_events();
+
+
+--
 -- Name: api_keys api_keys_client_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.clients(id);
+
+
+--
+-- Name: fulfillment_items fulfillment_items_fulfillment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.fulfillment_items
+    ADD CONSTRAINT fulfillment_items_fulfillment_id_fkey FOREIGN KEY (fulfillment_id) REFERENCES public.fulfillments(id);
+
+
+--
+-- Name: fulfillments fulfillments_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.fulfillments
+    ADD CONSTRAINT fulfillments_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id);
 
 
 --
@@ -2044,6 +2496,22 @@ ALTER TABLE ONLY public.product_categories
 
 ALTER TABLE ONLY public.product_categories
     ADD CONSTRAINT product_categories_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id) ON DELETE CASCADE;
+
+
+--
+-- Name: refund_items refund_items_refund_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refund_items
+    ADD CONSTRAINT refund_items_refund_id_fkey FOREIGN KEY (refund_id) REFERENCES public.refunds(id);
+
+
+--
+-- Name: refunds refunds_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id);
 
 
 --

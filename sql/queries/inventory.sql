@@ -89,7 +89,8 @@ limit %(limit)s;
 -- constraints refuse going below zero or below what is reserved. With set_reorder_point it also
 -- sets reorder_point (null: none), the level at or below which available counts as low stock,
 -- in the same statement: the events trigger sees one change, measured against the new point.
--- Either way the version, which the ETag covers, goes up by one.
+-- Either way the version, which the ETag covers, goes up by one. A restock names the order and
+-- the refund whose units come back (order_id, refund_id; null otherwise).
 with changed as (
     update inventory
     set
@@ -102,14 +103,16 @@ with changed as (
 ),
 
 movement as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
+    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor, order_id, refund_id)
     select
         product_id,
         %(delta)s as delta,
         on_hand as on_hand_after,
         %(kind)s as kind,
         %(reason)s as reason,
-        %(actor)s as actor
+        %(actor)s as actor,
+        %(order_id)s::bigint as order_id,
+        %(refund_id)s::bigint as refund_id
     from changed
     where %(delta)s <> 0
 )
@@ -139,6 +142,7 @@ select
     kind,
     reason,
     order_id,
+    refund_id,
     actor,
     created_at
 from stock_movements

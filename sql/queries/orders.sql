@@ -109,7 +109,10 @@ new_order as (
         reserved_at,
         finished_at,
         created_at,
-        updated_at
+        updated_at,
+        refunded_cents,
+        refund_status,
+        fulfillment_status
 ),
 
 placed as (
@@ -175,6 +178,9 @@ select
     placed.finished_at,
     placed.created_at,
     placed.updated_at,
+    placed.refunded_cents,
+    placed.refund_status,
+    placed.fulfillment_status,
     array(
         select priced.price_cents
         from priced
@@ -201,7 +207,10 @@ select
     reserved_at,
     finished_at,
     created_at,
-    updated_at
+    updated_at,
+    refunded_cents,
+    refund_status,
+    fulfillment_status
 from orders
 where id = %(id)s and (%(client_id)s::bigint is null or client_id = %(client_id)s::bigint);
 
@@ -222,7 +231,10 @@ select
     reserved_at,
     finished_at,
     created_at,
-    updated_at
+    updated_at,
+    refunded_cents,
+    refund_status,
+    fulfillment_status
 from orders
 where id = any(%(ids)s::bigint[])
 order by id
@@ -254,7 +266,10 @@ select
     reserved_at,
     finished_at,
     created_at,
-    updated_at
+    updated_at,
+    refunded_cents,
+    refund_status,
+    fulfillment_status
 from orders
 where
     id > %(after_id)s
@@ -267,7 +282,11 @@ limit %(limit)s;
 select
     product_id,
     quantity,
-    unit_price_cents
+    unit_price_cents,
+    fulfilled_quantity,
+    refunded_quantity,
+    cancelled_quantity,
+    returned_quantity
 from order_items
 where order_id = %(order_id)s
 order by product_id;
@@ -424,7 +443,10 @@ returning
     o.reserved_at,
     o.finished_at,
     o.created_at,
-    o.updated_at;
+    o.updated_at,
+    o.refunded_cents,
+    o.refund_status,
+    o.fulfillment_status;
 
 -- name: insert_order_logs :exec
 -- Many order_logs rows in one statement, in the order given: `logs` is a JSON array of

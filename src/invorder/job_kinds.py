@@ -3,4 +3,4 @@ before any job or worker of that kind exists (a test keeps this in step with the
 
 from __future__ import annotations
 
-INVORDER_JOB_KINDS = ("deliver_webhook", "process_order", "prune_events", "reconcile")
+INVORDER_JOB_KINDS = ("deliver_webhook", "process_order", "process_refund", "prune_events", "reconcile")

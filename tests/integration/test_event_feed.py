@@ -94,7 +94,16 @@ def test_order_events_carry_the_order_as_get_answers_it_and_only_its_client_sees
     mine = [e for e in read_all(client, headers=alice)[0] if e["type"].startswith("order.")]
     assert [e["type"] for e in mine] == ["order.placed", "order.cancelled"]
     assert mine[0]["data"]["status"] == "pending"
-    assert mine[0]["data"]["items"] == [{"product_id": product, "quantity": 2, "unit_price_cents": 100}]
+    assert mine[0]["data"]["items"] == [
+        {
+            "product_id": product,
+            "quantity": 2,
+            "unit_price_cents": 100,
+            "fulfilled_quantity": 0,
+            "refunded_quantity": 0,
+            "restocked_quantity": 0,
+        }
+    ]
 
     bob_sees, _ = read_all(client, headers=bob)
     assert not [e for e in bob_sees if e["type"].startswith("order.")]

@@ -34,6 +34,8 @@ Scope = Literal[
     "webhooks:write",
     "ops",
     "metrics",
+    "fulfillments:write",
+    "refunds:write",
 ]
 SCOPES: tuple[str, ...] = get_args(Scope)
 # A client's name: the rule of the clients table's check constraint (migration 20261202100000),

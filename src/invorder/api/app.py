@@ -20,6 +20,7 @@ from invorder.api.categories import CategoryController
 from invorder.api.dashboard import dashboard
 from invorder.api.deps import provide_cache, provide_pool, provide_principal, provide_settings
 from invorder.api.events import EventController
+from invorder.api.fulfillments import FulfillmentController
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
@@ -28,6 +29,7 @@ from invorder.api.openapi import openapi_config
 from invorder.api.ops import OpsController
 from invorder.api.orders import OrderController
 from invorder.api.products import ProductController
+from invorder.api.refunds import OrderRefundController, RefundController
 from invorder.api.webhooks import WebhookEndpointController
 from invorder.catalog.cache import CatalogCache
 from invorder.logs import configure_logging
@@ -93,6 +95,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CategoryController,
             InventoryController,
             OrderController,
+            FulfillmentController,
+            OrderRefundController,
+            RefundController,
             EventController,
             OpsController,
             WebhookEndpointController,

@@ -75,6 +75,7 @@ class MovementOut(msgspec.Struct, frozen=True):
     kind: str
     reason: str
     order_id: int | None
+    refund_id: int | None
     actor: str | None
     created_at: datetime
 

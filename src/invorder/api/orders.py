@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
@@ -76,6 +77,9 @@ class OrderItemOut(msgspec.Struct, frozen=True):
     product_id: int
     quantity: int
     unit_price_cents: int
+    fulfilled_quantity: int
+    refunded_quantity: int  # units in refunds that are not failed
+    restocked_quantity: int  # units back on hand (restock cancel or return)
 
 
 class PaymentOut(msgspec.Struct, frozen=True):
@@ -94,6 +98,9 @@ class OrderOut(msgspec.Struct, frozen=True):
     next_attempt_at: datetime | None
     last_error: str | None
     payment: PaymentOut
+    refunded_cents: int
+    refund_status: str
+    fulfillment_status: str
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -108,6 +115,9 @@ class OrderSummaryOut(msgspec.Struct, frozen=True):
     next_attempt_at: datetime | None
     last_error: str | None
     payment: PaymentOut
+    refunded_cents: int
+    refund_status: str
+    fulfillment_status: str
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -149,6 +159,9 @@ def _summary_fields(order: OrderRow) -> dict[str, Any]:
         "next_attempt_at": order.next_attempt_at,
         "last_error": order.last_error,
         "payment": PaymentOut(order.payment_status, order.payment_attempts, order.charge_id),
+        "refunded_cents": order.refunded_cents,
+        "refund_status": order.refund_status,
+        "fulfillment_status": order.fulfillment_status,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "finished_at": order.finished_at,
@@ -156,9 +169,27 @@ def _summary_fields(order: OrderRow) -> dict[str, Any]:
 
 
 def order_out(order: OrderRow, items: list[OrderItemRow]) -> OrderOut:
-    return OrderOut(
-        items=[OrderItemOut(i.product_id, i.quantity, i.unit_price_cents) for i in items], **_summary_fields(order)
+    return OrderOut(items=[_item_out(i) for i in items], **_summary_fields(order))
+
+
+def _item_out(item: OrderItemRow) -> OrderItemOut:
+    return OrderItemOut(
+        item.product_id,
+        item.quantity,
+        item.unit_price_cents,
+        item.fulfilled_quantity,
+        item.refunded_quantity,
+        item.cancelled_quantity + item.returned_quantity,
     )
+
+
+class CancelledOrderOut(OrderOut, frozen=True):
+    refund_id: int | None  # the refund of a paid order; null for an order not yet charged
+
+
+class CancelledOrderMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: CancelledOrderOut
 
 
 StatusFilter = Annotated[model.Status | None, QueryParameter(description="only orders in this status")]
@@ -167,6 +198,14 @@ StatusFilter = Annotated[model.Status | None, QueryParameter(description="only o
 def viewer(principal: Principal) -> int | None:
     """Whose orders `principal` may see: its client's, or everyone's (None) with `ops`."""
     return None if principal.allows("ops") else principal.client_id
+
+
+def _with_accepted(route: dict[str, Any]) -> dict[str, Any]:
+    """`route` (from needs) answering 202 as well: a paid order cancelled, its refund pending."""
+    accepted = ResponseSpec(
+        data_container=CancelledOrderMessage, description="Cancelled; a refund of the paid order is pending"
+    )
+    return {**route, "responses": {**route["responses"], 202: accepted}}
 
 
 class OrderController(Controller):
@@ -253,7 +292,32 @@ class OrderController(Controller):
             [OrderLogOut(**msgspec.structs.asdict(r)) for r in rows], next_cursor([r.id for r in rows], limit)
         )
 
-    @post("/{order_id:int}/cancel", status_code=200, **needs("orders:write", 400, 404, 409))
-    async def cancel_order(self, order_id: PathId, pool: PoolDep, principal: PrincipalDep) -> OrderMessage:
-        order, items = await cancelling.cancel_order(pool, order_id, viewer=viewer(principal), actor=principal.actor)
-        return OrderMessage("Order cancelled", order_out(order, items))
+    @post(
+        "/{order_id:int}/cancel",
+        status_code=200,
+        description=(
+            "Cancels an order not yet charged (200), or a paid order with nothing shipped (202): that"
+            " needs refunds:write as well, and refunds everything refundable, units back on hand."
+        ),
+        **_with_accepted(needs("orders:write", 400, 404, 409)),
+    )
+    async def cancel_order(
+        self, order_id: PathId, pool: PoolDep, principal: PrincipalDep
+    ) -> Response[CancelledOrderMessage]:
+        done = await cancelling.cancel_order(
+            pool,
+            order_id,
+            viewer=viewer(principal),
+            actor=principal.actor,
+            may_refund=principal.allows("refunds:write"),
+        )
+        data = CancelledOrderOut(
+            items=[_item_out(i) for i in done.items], refund_id=done.refund_id, **_summary_fields(done.order)
+        )
+        if done.refund_id is None:
+            return Response(CancelledOrderMessage("Order cancelled", data), status_code=200)
+        return Response(
+            CancelledOrderMessage("Order cancelled; its refund is pending", data),
+            status_code=202,
+            headers={"Location": f"/api/v1/refunds/{done.refund_id}"},
+        )

@@ -41,6 +41,7 @@ class MovementRow(msgspec.Struct, frozen=True):
     kind: str
     reason: str
     order_id: int | None
+    refund_id: int | None  # the refund whose units a restock put back
     actor: str | None  # who: key:<id>, admin, worker, system (None before audit existed)
     created_at: datetime
 
@@ -109,6 +110,8 @@ async def _change(
     actor: str,
     on_restock: RestockHook | None,  # None only where stock cannot grow
     reorder_point: int | msgspec.UnsetType | None = msgspec.UNSET,
+    order_id: int | None = None,
+    refund_id: int | None = None,
 ) -> InventoryRow:
     current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
     if current is None:
@@ -129,6 +132,8 @@ async def _change(
         actor=actor,
         set_reorder_point=reorder_point is not msgspec.UNSET,
         reorder_point=None if reorder_point is msgspec.UNSET else reorder_point,
+        order_id=order_id,
+        refund_id=refund_id,
     )
     if row is None:
         raise _no_inventory(product_id)
@@ -184,6 +189,31 @@ async def adjust_on_hand(
     """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
     async with db.transaction(pool) as conn:
         return await _change(conn, product_id, delta, "adjustment", reason, actor, on_restock=on_restock)
+
+
+async def restock(
+    conn: db.Conn,
+    product_id: int,
+    quantity: int,
+    *,
+    order_id: int,
+    refund_id: int,
+    actor: str,
+    on_restock: RestockHook,
+) -> InventoryRow:
+    """Put `quantity` units of a refund back on hand, in the caller's transaction: one `restock`
+    ledger row naming the order and the refund. NotFound when the product has no live stock row."""
+    return await _change(
+        conn,
+        product_id,
+        quantity,
+        "restock",
+        f"refund {refund_id} of order {order_id}",
+        actor,
+        on_restock=on_restock,
+        order_id=order_id,
+        refund_id=refund_id,
+    )
 
 
 async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, *, actor: str) -> InventoryRow:

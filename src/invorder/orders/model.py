@@ -30,6 +30,9 @@ class OrderRow(msgspec.Struct, frozen=True):
     finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    refunded_cents: int  # sum of succeeded refunds
+    refund_status: str  # none, partially_refunded, refunded
+    fulfillment_status: str  # unfulfilled, partially_fulfilled, fulfilled
 
     @property
     def is_final(self) -> bool:
@@ -40,6 +43,14 @@ class OrderItemRow(msgspec.Struct, frozen=True):
     product_id: int
     quantity: int
     unit_price_cents: int
+    fulfilled_quantity: int = 0
+    refunded_quantity: int = 0  # units in refunds that are not failed
+    cancelled_quantity: int = 0  # refunded with restock cancel (kept when the refund fails)
+    returned_quantity: int = 0  # refunded with restock return (kept when the refund fails)
+
+    @property
+    def left_to_ship(self) -> int:
+        return self.quantity - self.fulfilled_quantity - self.cancelled_quantity
 
 
 class OrderLogRow(msgspec.Struct, frozen=True):

@@ -17,6 +17,7 @@ from invorder.payments.client import (
     PaymentProviderUnreachable,
     PaymentRejected,
     PaymentsClient,
+    ProviderRefund,
 )
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,23 @@ def payment_key(order_id: int, created_at: datetime) -> str:
     different for any other order, even one that reuses the id in a rebuilt database talking
     to the same provider account (the placement time is part of the key)."""
     return f"invorder-order-{order_id}-{int(created_at.timestamp() * 1_000_000)}"
+
+
+def refund_key(refund_id: int, created_at: datetime) -> str:
+    """The idempotency key of every request for this refund: fixed per refund, as payment_key is
+    per order."""
+    return f"invorder-refund-{refund_id}-{int(created_at.timestamp() * 1_000_000)}"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What one try for a refund learnt: the provider's refund (succeeded or failed), its refusal
+    of the request (a 4xx: it will not refund), or why nothing is known."""
+
+    refund: ProviderRefund | None
+    refused: str | None = None
+    error: str | None = None
+    delivered: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,3 +137,25 @@ class PaymentGateway:
             return None
         self.breaker.record(ok=True)
         return found is None
+
+    async def refund(self, *, key: str, charge_id: str, amount_cents: int, look_up_first: bool) -> RefundResult:
+        """Refund (or replay the refund of) `key`. With `look_up_first` (a retry), ask the
+        provider whether it holds the refund before sending it again. Never raises for provider
+        trouble."""
+        try:
+            async with self._in_flight:
+                if look_up_first:
+                    try:
+                        found = await self.client.find_refund(idempotency_key=key)
+                    except PaymentRejected as exc:  # a lookup refused says nothing of the refund
+                        return RefundResult(None, error=str(exc))
+                    if found is not None:
+                        return RefundResult(found)
+                return RefundResult(
+                    await self.client.refund(idempotency_key=key, charge_id=charge_id, amount_cents=amount_cents)
+                )
+        except PaymentRejected as exc:  # the provider will not make this refund
+            return RefundResult(None, refused=exc.detail or str(exc))
+        except PaymentOutcomeUnknown as exc:
+            delivered = not isinstance(exc, PaymentProviderUnreachable)
+            return RefundResult(None, error=str(exc) or type(exc).__name__, delivered=delivered)

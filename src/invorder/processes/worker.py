@@ -10,6 +10,7 @@ from invorder import db
 from invorder.events.feed import register_event_handlers, seed_prune_job
 from invorder.ops.reconcile_job import register_reconcile_handler, seed_reconcile_job
 from invorder.orders.processing import register_order_handlers
+from invorder.orders.refunding import register_refund_handler
 from invorder.payments.client import payments_client
 from invorder.payments.gateway import CircuitBreaker, PaymentGateway
 from invorder.processes.gc_tuning import tune_gc_for_service
@@ -23,6 +24,7 @@ from invorder.webhooks.delivery import WebhookDeliverer, register_delivery_handl
 def invorder_registry(settings: Settings, payments: PaymentGateway) -> tuple[Registry, WebhookDeliverer]:
     registry = Registry()
     register_order_handlers(registry, settings, payments)
+    register_refund_handler(registry, settings, payments)
     register_reconcile_handler(registry, settings, payments.client)
     register_event_handlers(registry, settings)
     deliverer = register_delivery_handler(registry, settings)
