@@ -2265,6 +2265,13 @@ CREATE INDEX orders_status_idx ON public.orders USING btree (status, id);
 
 
 --
+-- Name: orders_to_ship_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX orders_to_ship_idx ON public.orders USING btree (finished_at) WHERE ((status = 'processed'::text) AND (fulfillment_status <> 'fulfilled'::text));
+
+
+--
 -- Name: product_categories_category_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2297,6 +2304,13 @@ CREATE INDEX queue_workers_last_seen_idx ON public.queue_workers USING btree (la
 --
 
 CREATE UNIQUE INDEX refunds_client_idempotency_key_idx ON public.refunds USING btree (client_id, idempotency_key);
+
+
+--
+-- Name: refunds_finished_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_finished_at_idx ON public.refunds USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
 
 --

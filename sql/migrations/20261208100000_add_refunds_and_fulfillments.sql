@@ -87,6 +87,8 @@ create unique index refunds_client_idempotency_key_idx on refunds (client_id, id
 create index refunds_order_id_idx on refunds (order_id, id);
 -- squawk-ignore require-concurrent-index-creation
 create index refunds_pending_idx on refunds (created_at) where status = 'pending';
+-- squawk-ignore require-concurrent-index-creation
+create index refunds_finished_at_idx on refunds (finished_at) where finished_at is not null;
 
 create table refund_items (
     refund_id bigint not null references refunds (id),

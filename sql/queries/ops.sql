@@ -1,7 +1,7 @@
--- The operators' views across domains (ops/): orders by status for the stats, and the
--- dashboard's (GET /dashboard) time series, one row per minute of the last `minutes` minutes,
--- the current one included, with zeros for the minutes where nothing happened, and its
--- low-stock panel, the most urgent stock rows.
+-- The operators' views across domains (ops/): orders by status, refunds and orders to ship for
+-- the stats, and the dashboard's (GET /dashboard) time series, one row per minute of the last
+-- `minutes` minutes, the current one included, with zeros for the minutes where nothing
+-- happened, and its low-stock panel, the most urgent stock rows.
 
 -- name: orders_finished_per_minute :many
 -- Orders that reached each final status per minute, by orders.finished_at. The range on
@@ -87,3 +87,43 @@ from unnest(array['pending', 'reserved', 'processed', 'failed', 'cancelled']) wi
 left join in_flight as i on s.status = i.status
 left join finished as f on s.status = f.status
 order by s.n;
+
+-- name: refund_stats :one
+-- Refunds pending now and since when (through refunds_pending_idx), and how many finished in the
+-- last hour with the amount the succeeded ones gave back. With no index on finished_at yet, the
+-- last hour's figures read every refund row.
+with pending as (
+    select
+        count(*) as refunds,
+        extract(epoch from now() - min(created_at))::float8 as oldest_age_s
+    from refunds
+    where status = 'pending'
+),
+
+finished as (
+    select
+        count(*) filter (where status = 'succeeded') as succeeded,
+        count(*) filter (where status = 'failed') as failed,
+        coalesce(sum(amount_cents) filter (where status = 'succeeded'), 0)::bigint as refunded_cents
+    from refunds
+    where finished_at > now() - interval '1 hour'
+)
+
+select
+    p.refunds as pending,
+    coalesce(p.oldest_age_s, 0) as oldest_pending_age_s,
+    f.succeeded as succeeded_last_hour,
+    f.failed as failed_last_hour,
+    f.refunded_cents as refunded_cents_last_hour
+from pending as p
+cross join finished as f;
+
+-- name: orders_to_ship :one
+-- Processed orders with units left to ship (unfulfilled or partially_fulfilled), and how long the
+-- oldest of them has waited since it was paid, read from the partial index orders_to_ship_idx.
+select
+    count(*) filter (where fulfillment_status = 'unfulfilled') as unfulfilled,
+    count(*) filter (where fulfillment_status = 'partially_fulfilled') as partially_fulfilled,
+    coalesce(extract(epoch from now() - min(finished_at))::float8, 0) as oldest_age_s
+from orders
+where status = 'processed' and fulfillment_status <> 'fulfilled';

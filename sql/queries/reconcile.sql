@@ -98,6 +98,31 @@ where
     )
 order by o.id;
 
+-- name: find_stale_refunds :many
+-- Refunds pending for longer than `age_s` (the provider has not answered for them), through the
+-- partial index refunds_pending_idx, with the status of the latest process_refund job asking for
+-- each ('none' when it is gone).
+select
+    r.id as refund_id,
+    r.order_id,
+    r.attempts,
+    extract(epoch from now() - r.created_at)::float8 as age_s,
+    coalesce(
+        (
+            select j.status
+            from jobs as j
+            where j.kind = %(kind)s and (j.payload ->> 'refund_id') = r.id::text
+            order by j.id desc
+            limit 1
+        ),
+        'none'
+    ) as job_status
+from refunds as r
+where
+    r.status = 'pending'
+    and r.created_at < now() - make_interval(secs => %(age_s)s::float8)
+order by r.id;
+
 -- name: list_orders_to_verify :many
 -- Final orders whose payment the provider must confirm, after the cursor: processed ones, and
 -- failed or cancelled ones for which a charge was attempted.
@@ -116,6 +141,19 @@ where
     )
 order by id
 limit %(limit)s;
+
+-- name: list_refunds_to_verify :many
+-- The refunds of a batch of orders from list_orders_to_verify, to compare with the provider's
+-- refunds under their keys (refunds_order_id_idx).
+select
+    id,
+    order_id,
+    amount_cents,
+    status,
+    created_at
+from refunds
+where order_id = any(%(order_ids)s::bigint[])
+order by order_id, id;
 
 -- name: lock_inventory_rows :many
 -- Locks stock rows in product id order, the global lock order every writer of stock follows.

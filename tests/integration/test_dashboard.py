@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.handmade import make_order, make_product
+
 XSS = '<script>document.title="pwned"</script> & <img src=x onerror=alert(1)>'
 
 
@@ -90,6 +92,10 @@ def test_dashboard_on_an_empty_database_says_so(client: Any) -> None:
     page = client.get("/dashboard").text
     assert text_of(page, "orders-processed") == "0"
     assert text_of(page, "workers-alive") == "0"
+    assert text_of(page, "to-ship") == "0"
+    assert text_of(page, "refunds-pending") == "0"
+    assert text_of(page, "refunds-amount") == "0.00"
+    assert "none waits for the provider" in page
     assert "No worker has sent a heartbeat" in page
     assert "No failed job." in page
     assert "No product is low on stock." in page
@@ -177,3 +183,66 @@ def test_dashboard_shows_the_limited_job_kinds(client: Any, sql: Any) -> None:
     page = client.get("/dashboard").text
     assert text_of(page, "kinds-limited") == "1"
     assert "deliver_webhook: 1/3 running" in page
+
+
+def _refund(sql: Any, order_id: int, amount_cents: int, status: str, *, age_s: float = 0.0) -> None:
+    """A refund of the order written in SQL: created `age_s` ago, and finished then unless pending."""
+    sql.execute(
+        """
+        insert into refunds (order_id, client_id, amount_cents, status, created_at, finished_at)
+        select id, client_id, %(amount)s, %(status)s, now() - make_interval(secs => %(age)s),
+            case when %(status)s <> 'pending' then now() - make_interval(secs => %(age)s) end
+        from orders where id = %(order_id)s
+        """,
+        {"order_id": order_id, "amount": amount_cents, "status": status, "age": age_s},
+    )
+
+
+def test_dashboard_shows_refunds_and_the_orders_to_ship(client: Any, sql: Any) -> None:
+    pid = make_product(sql, price=250_000, on_hand=50)
+
+    def paid(fulfillment_status: str, *, paid_ago_s: float = 0.0, status: str = "processed") -> int:
+        order_id = make_order(sql, {pid: 1}, status=status, payment_status="succeeded")
+        sql.execute(
+            "update orders set fulfillment_status = %s, finished_at = now() - make_interval(secs => %s) where id = %s",
+            (fulfillment_status, paid_ago_s, order_id),
+        )
+        return order_id
+
+    first = paid("unfulfilled", paid_ago_s=3 * 3600)
+    paid("unfulfilled")
+    paid("partially_fulfilled", paid_ago_s=600)
+    shipped = paid("fulfilled")
+    cancelled = paid("unfulfilled", status="cancelled")  # cancelled after payment: nothing to ship
+    make_order(sql, {pid: 1}, status="reserved", payment_status="pending")  # not paid yet
+    _refund(sql, first, 1_000, "pending", age_s=2 * 3600)
+    _refund(sql, first, 500, "pending", age_s=60)
+    _refund(sql, shipped, 150_000, "succeeded")
+    _refund(sql, shipped, 34_567, "succeeded", age_s=300)
+    _refund(sql, cancelled, 250_000, "succeeded", age_s=2 * 3600)  # finished before the last hour
+    _refund(sql, shipped, 700, "failed")
+    _refund(sql, first, 800, "failed", age_s=2 * 3600)
+
+    page = client.get("/dashboard").text
+    assert text_of(page, "to-ship") == "3"
+    assert text_of(page, "to-ship-unfulfilled") == "2"
+    assert text_of(page, "to-ship-partially-fulfilled") == "1"
+    assert "; oldest paid 3h ago" in page
+    assert text_of(page, "refunds-pending") == "2"
+    assert "oldest waits 2h" in page
+    assert re.search(r'<div class="card bad"><div class="label">Refunds pending<', page)
+    assert text_of(page, "refunds-succeeded") == "2"
+    assert text_of(page, "refunds-failed") == "1"
+    assert text_of(page, "refunds-amount") == "1,845.67"
+    assert "in the last hour (184567 cents)" in page
+
+    stats = client.get("/api/v1/ops/stats").json()
+    assert stats["to_ship"]["unfulfilled"] == 2 and stats["to_ship"]["partially_fulfilled"] == 1
+    assert 3 * 3600 <= stats["to_ship"]["oldest_age_s"] < 3 * 3600 + 60
+    assert stats["refunds"]["oldest_pending_age_s"] >= 2 * 3600
+    assert {k: v for k, v in stats["refunds"].items() if k != "oldest_pending_age_s"} == {
+        "pending": 2,
+        "succeeded_last_hour": 2,
+        "failed_last_hour": 1,
+        "refunded_cents_last_hour": 184_567,
+    }

@@ -95,6 +95,7 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     page.goto(f"{live_api.url}/dashboard?refresh=1")
     expect(page).to_have_title("invorder dashboard")
     expect(page.get_by_test_id("orders-processed")).to_have_text("0")
+    expect(page.get_by_test_id("to-ship")).to_have_text("0")
     expect(page.get_by_test_id("workers-alive")).to_have_text("1")
     expect(page.get_by_test_id("queue-dead-dashboard_probe")).to_have_text("1")
     expect(page.get_by_test_id("nothing-low")).to_be_visible()
@@ -116,6 +117,7 @@ def test_dashboard_in_chromium_shows_numbers_that_move_as_orders_flow(
     expect(page.get_by_test_id("jobs-done")).to_have_text(str(ORDERS))
     expect(page.get_by_test_id("workers-alive")).to_have_text("1")
     expect(page.get_by_test_id("orders-pending")).to_have_text("0")
+    expect(page.get_by_test_id("to-ship")).to_have_text(str(ORDERS))  # paid, none shipped
     expect(page.get_by_test_id(f"low-stock-available-{product}")).to_have_text(str(1000 - ORDERS))
     expect(page.get_by_test_id(f"low-stock-reorder-point-{product}")).to_have_text(str(low_from))
     assert page.get_by_test_id("updated-at").get_attribute("datetime") != first_update

@@ -15,6 +15,8 @@ QUEUE_COLUMNS = ("ready", "scheduled", "running", "dead", "cancelled")
 MAX_ERROR_CHARS = 2000
 # Jobs done over this many of the latest minutes (the current one included) make the headline rate.
 RATE_MINUTES = 5
+# A refund pending for longer is one `invorder reconcile` lists (SPEC.md, "After payment").
+REFUND_PENDING_S = 3600
 
 COLORS = {
     "processed": "#2e7d32",
@@ -156,6 +158,7 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
         )
         for status in ORDER_STATUSES
     ]
+    cards += [_to_ship_card(snapshot), *_refund_cards(snapshot)]
     cards += [
         _card(
             "Workers alive",
@@ -214,13 +217,63 @@ def _cards(snapshot: DashboardSnapshot) -> Markup:
     return tag("div", cards, class_="cards")
 
 
+def _to_ship_card(snapshot: DashboardSnapshot) -> Markup:
+    """Processed orders with units left to ship, split by whether any shipped yet."""
+    ship = snapshot.stats.to_ship
+    waiting = ship.unfulfilled + ship.partially_fulfilled
+    return _card(
+        "Orders to ship",
+        waiting,
+        testid="to-ship",
+        sub=render(
+            tag("span", ship.unfulfilled, data_testid="to-ship-unfulfilled"),
+            " unfulfilled, ",
+            tag("span", ship.partially_fulfilled, data_testid="to-ship-partially-fulfilled"),
+            " partially",
+            f"; oldest paid {_age(ship.oldest_age_s)} ago" if waiting else "",
+        ),
+    )
+
+
+def _refund_cards(snapshot: DashboardSnapshot) -> list[Markup]:
+    """Refunds pending now (bad once one waits as long as reconcile lists it), and the last hour's
+    succeeded, failed and amount given back."""
+    refunds = snapshot.stats.refunds
+    stale = refunds.pending > 0 and refunds.oldest_pending_age_s > REFUND_PENDING_S
+    return [
+        _card(
+            "Refunds pending",
+            refunds.pending,
+            testid="refunds-pending",
+            sub=f"oldest waits {_age(refunds.oldest_pending_age_s)}"
+            if refunds.pending
+            else "none waits for the provider",
+            tone="bad" if stale else "",
+        ),
+        _card("Refunds succeeded", refunds.succeeded_last_hour, testid="refunds-succeeded", sub="in the last hour"),
+        _card(
+            "Refunds failed",
+            refunds.failed_last_hour,
+            testid="refunds-failed",
+            sub="in the last hour (refused by the provider)",
+            tone="bad" if refunds.failed_last_hour else "",
+        ),
+        _card(
+            "Amount refunded",
+            _money(refunds.refunded_cents_last_hour),
+            testid="refunds-amount",
+            sub=f"in the last hour ({refunds.refunded_cents_last_hour} cents)",
+        ),
+    ]
+
+
 def _tone(status: str, count: int) -> str:
     if status == "processed":
         return "good"
     return "bad" if status == "failed" and count else ""
 
 
-def _card(label: str, value: int, *, testid: str, sub: str | Markup = "", tone: str = "") -> Markup:
+def _card(label: str, value: int | str, *, testid: str, sub: str | Markup = "", tone: str = "") -> Markup:
     return tag(
         "div",
         tag("div", label, class_="label"),
@@ -456,6 +509,11 @@ def _age(seconds: float) -> str:
     if s < 48 * 3600:
         return f"{s // 3600}h"
     return f"{s // 86400}d"
+
+
+def _money(cents: int) -> str:
+    """An amount in cents as whole units and cents, the units grouped by thousands."""
+    return f"{cents // 100:,}.{cents % 100:02d}"
 
 
 def _shorten(text: str) -> str:

@@ -1,4 +1,4 @@
-"""`invorder reconcile`: stock, orders and charges checked, safe drift repaired, the report printed."""
+"""`invorder reconcile`: stock, orders, charges and refunds checked, safe drift repaired, the report printed."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 )
 @json_option
 def reconcile_command(repair: bool, as_json: bool) -> None:
-    """Check stock, orders and the payment provider's charges against invariants 1-5 (README).
+    """Check stock, orders, refunds and the payment provider's charges and refunds against
+    invariants 1-5 (README), and list refunds pending for more than an hour.
 
     Exit code 0 when no drift remains, 1 when some does."""
     from invorder.ops.reconcile import PROVIDER_CONCURRENCY, reconcile
@@ -51,10 +52,13 @@ def render_text(report: Report) -> str:
     else:
         lines.append("no drift")
     if report.payments.checked:
-        orders = report.payments.orders
-        payments = f"charges of {orders} order{'' if orders == 1 else 's'} checked with the provider"
+        orders, refunds = report.payments.orders, report.payments.refunds
+        payments = (
+            f"charges of {orders} order{'' if orders == 1 else 's'}"
+            f" and {refunds} refund{'' if refunds == 1 else 's'} checked with the provider"
+        )
     else:
-        payments = f"charges NOT checked ({report.payments.error})"
+        payments = f"charges and refunds NOT checked ({report.payments.error})"
     lines.append(
         f"summary: {report.found} drift found, {report.repaired} repaired, {report.remaining} remaining; {payments}"
     )

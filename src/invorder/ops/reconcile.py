@@ -1,25 +1,31 @@
 """Reconciliation: invariants 1-5 (README, "Inventory syncing") checked against stock, orders,
-jobs and the provider's charges; what is safe is repaired, the rest reported."""
+jobs, refunds and the provider's charges and refunds; what is safe is repaired, the rest reported."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import msgspec
 
 from invorder import db
 from invorder.db.queries import queries
 from invorder.orders import model
-from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient
+from invorder.orders.refunds import PROCESS_REFUND
+from invorder.payments.client import Charge, PaymentOutcomeUnknown, PaymentRejected, PaymentsClient, ProviderRefund
+from invorder.payments.gateway import refund_key
 
 log = logging.getLogger(__name__)
 Q = queries()
+T = TypeVar("T")
 
 PROVIDER_CONCURRENCY = 8  # provider lookups in flight at once
 ORDER_BATCH = 200  # orders read from the database per batch of lookups
+REFUND_PENDING_S = 3600.0  # a refund pending for longer is listed (SPEC.md, "After payment")
 
 # Kinds of drift, one per way an invariant can break.
 OUT_OF_BOUNDS = "stock_out_of_bounds"  # 1
@@ -29,6 +35,11 @@ MISSING_CHARGE = "missing_charge"  # 4
 DUPLICATE_CHARGES = "duplicate_charges"  # 4
 CHARGE_AMOUNT = "charge_amount_differs"  # 4
 CHARGE_WITHOUT_SALE = "charge_without_sale"  # 4
+UNRECORDED_REFUND = "unrecorded_refund"  # 4: a provider refund under no key of ours
+MISSING_REFUND = "missing_provider_refund"  # 4: a succeeded refund the provider does not hold
+REFUND_AMOUNT = "refund_amount_differs"  # 4
+REFUND_STATUS = "refund_status_differs"  # 4: a refund we record as failed that the provider made
+STALE_REFUND = "stale_refund"  # pending for longer than REFUND_PENDING_S: no word from the provider yet
 STALE_RESERVATION = "stale_reservation"  # a reservation past its TTL with no payment conclusion
 ORDER_WITHOUT_JOB = "order_without_job"  # 5: an order not final that no job will move on
 
@@ -44,14 +55,17 @@ class Drift(msgspec.Struct, frozen=True):
     repaired: bool = False
     product_id: int | None = None
     order_id: int | None = None
+    refund_id: int | None = None
 
 
 class PaymentsCheck(msgspec.Struct, frozen=True):
-    """Whether invariant 4 was checked: how many orders were looked up, or why it was skipped."""
+    """Whether invariant 4 was checked: how many orders were looked up and how many of their
+    refunds compared, or why it was skipped."""
 
     checked: bool
     orders: int
     error: str | None = None
+    refunds: int = 0
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -111,6 +125,34 @@ class _OrderToVerify(msgspec.Struct, frozen=True):
     charge_id: str | None
 
 
+class _StaleRefundRow(msgspec.Struct, frozen=True):
+    refund_id: int
+    order_id: int
+    attempts: int
+    age_s: float
+    job_status: str
+
+
+class _RefundToVerify(msgspec.Struct, frozen=True):
+    id: int
+    order_id: int
+    amount_cents: int
+    status: str
+    created_at: datetime
+
+    @property
+    def key(self) -> str:
+        """The provider idempotency key the process_refund job asks under."""
+        return refund_key(self.id, self.created_at)
+
+
+class _AtProvider(msgspec.Struct, frozen=True):
+    """What the provider holds for one order: its charges, and the refunds of the succeeded ones."""
+
+    charges: list[Charge]
+    refunds: list[ProviderRefund]
+
+
 class _ProductId(msgspec.Struct, frozen=True):
     product_id: int
 
@@ -129,10 +171,12 @@ async def reconcile(
     repair: bool,
     provider_concurrency: int = PROVIDER_CONCURRENCY,
     batch_size: int = ORDER_BATCH,
+    refund_pending_s: float = REFUND_PENDING_S,
 ) -> Report:
-    """Check invariants 1-5 and stale reservations; with `repair`, recompute drifted `reserved`
-    figures (the only repair that is always safe). Never changes on_hand, never releases a
-    reservation an order still holds, never refunds."""
+    """Check invariants 1-5, stale reservations and refunds pending too long; with `repair`,
+    recompute drifted `reserved` figures (the only repair that is always safe). Never changes
+    on_hand, never releases a reservation an order still holds, never refunds, never touches a
+    refund."""
     started = datetime.now(UTC)
     async with db.transaction(pool) as conn:
         bounds = await db.many(conn, Q.find_stock_out_of_bounds, _BoundsRow)
@@ -140,11 +184,15 @@ async def reconcile(
         ledger = await db.many(conn, Q.find_ledger_drift, _LedgerRow)
         stale = await db.many(conn, Q.find_stale_reservations, _StaleRow, ttl_s=reservation_ttl_s)
         orphans = await db.many(conn, Q.find_orders_without_job, _OrphanRow, kind=model.PROCESS_ORDER)
+        pending = await db.many(
+            conn, Q.find_stale_refunds, _StaleRefundRow, age_s=refund_pending_s, kind=PROCESS_REFUND
+        )
     drift = [_out_of_bounds(row) for row in bounds]
     drift += await _reserved_drift(pool, reserved, repair=repair)
     drift += [_ledger_drift(row) for row in ledger]
     drift += [_stale_reservation(row, reservation_ttl_s) for row in stale]
     drift += [_order_without_job(row) for row in orphans]
+    drift += [_stale_refund(row, refund_pending_s) for row in pending]
     payment_drift, payments_check = await _check_payments(
         pool, payments, concurrency=provider_concurrency, batch_size=batch_size
     )
@@ -267,50 +315,121 @@ def _order_without_job(row: _OrphanRow) -> Drift:
     )
 
 
+def _stale_refund(row: _StaleRefundRow, pending_s: float) -> Drift:
+    """A refund pending for longer than `pending_s` (SPEC.md, "After payment"). It stays pending,
+    since the provider may hold it: a person looks at the provider, or at its job."""
+    if row.job_status in ("ready", "running"):
+        job = f"its process_refund job is {row.job_status}"
+        action = "report only: its job keeps asking under the same key; failed only on the provider's word"
+    elif row.job_status == "none":
+        job = "no process_refund job"
+        action = "report only: no job asks for it; add a process_refund job (it asks under the same key)"
+    else:
+        job = f"its process_refund job is {row.job_status}"
+        action = "report only: `invorder jobs retry` its process_refund job (it asks under the same key)"
+    return Drift(
+        STALE_REFUND,
+        f"refund {row.refund_id}",
+        f"succeeded or failed within {pending_s:.0f}s",
+        f"pending for {row.age_s:.0f}s after {row.attempts} tries, {job}",
+        action,
+        order_id=row.order_id,
+        refund_id=row.refund_id,
+    )
+
+
 async def _check_payments(
     pool: Any, payments: PaymentsClient, *, concurrency: int, batch_size: int
 ) -> tuple[list[Drift], PaymentsCheck]:
     """Invariant 4, for final orders only (an order in flight may be charged any moment): read
-    them in batches, look each up at the provider with at most `concurrency` lookups at once.
+    them in batches, look up each one's charges at the provider and the refunds of its succeeded
+    charges, with at most `concurrency` lookups at once, then compare its refunds with those.
     At the first lookup that gets no usable answer, stop and skip the check."""
     gate = asyncio.Semaphore(concurrency)
     errors: list[str] = []
 
-    async def charges_of(order_id: int) -> list[Charge]:
+    async def ask(lookup: Callable[[], Awaitable[T]], nothing: T) -> T:
         async with gate:
             if errors:
-                return []
+                return nothing
             try:
-                return await payments.charges_for_reference(str(order_id))
+                return await lookup()
             except PaymentOutcomeUnknown as exc:
                 errors.append(f"payment provider unreachable: {exc or type(exc).__name__}")
             except PaymentRejected as exc:
                 errors.append(f"payment provider refused the lookup: {exc}")
-            return []
+            return nothing
+
+    async def at_provider(order_id: int) -> _AtProvider:
+        charges = await payments.charges_for_reference(str(order_id))
+        refunds = [r for c in charges if c.succeeded for r in await payments.refunds_of_charge(c.id)]
+        return _AtProvider(charges, refunds)
+
+    def skipped(checked: int, refunds: int) -> tuple[list[Drift], PaymentsCheck]:
+        log.warning("reconcile: charges and refunds not checked: %s", errors[0])
+        return [], PaymentsCheck(checked=False, orders=checked, error=errors[0], refunds=refunds)
 
     drift: list[Drift] = []
-    checked, after_id = 0, 0
+    checked, compared, after_id = 0, 0, 0
     while True:
         async with db.transaction(pool) as conn:
             batch = await db.many(conn, Q.list_orders_to_verify, _OrderToVerify, after_id=after_id, limit=batch_size)
         if not batch:
-            return drift, PaymentsCheck(checked=True, orders=checked)
+            return drift, PaymentsCheck(checked=True, orders=checked, refunds=compared)
         async with asyncio.TaskGroup() as group:
-            lookups = [group.create_task(charges_of(order.id)) for order in batch]
+            lookups = [group.create_task(ask(partial(at_provider, order.id), _AtProvider([], []))) for order in batch]
         if errors:
-            log.warning("reconcile: charges not checked: %s", errors[0])
-            return [], PaymentsCheck(checked=False, orders=checked, error=errors[0])
+            return skipped(checked, compared)
+        # Read after the provider was asked: every provider refund it listed was asked for by a
+        # refund committed before, so none of ours is missed for being too new.
+        async with db.transaction(pool) as conn:
+            ours = await db.many(conn, Q.list_refunds_to_verify, _RefundToVerify, order_ids=[o.id for o in batch])
+        listed = {r.idempotency_key: r for lookup in lookups for r in lookup.result().refunds}
+        # A succeeded refund missing from the lists may have succeeded after they were read:
+        # asked for again under its own key before it is called missing.
+        unlisted = [r for r in ours if r.status == "succeeded" and r.key not in listed]
+        async with asyncio.TaskGroup() as group:
+            confirmations = [
+                group.create_task(ask(partial(payments.find_refund, idempotency_key=r.key), None)) for r in unlisted
+            ]
+        if errors:
+            return skipped(checked, compared)
+        found = {r.key: c.result() for r, c in zip(unlisted, confirmations, strict=True)}
+        found |= listed
+        by_order: dict[int, list[_RefundToVerify]] = {}
+        for refund in ours:
+            by_order.setdefault(refund.order_id, []).append(refund)
         for order, lookup in zip(batch, lookups, strict=True):
-            drift += _charge_drift(order, lookup.result())
+            provider = lookup.result()
+            mine = by_order.get(order.id, [])
+            keys = {r.key for r in mine}
+            unrecorded = [r for r in provider.refunds if r.idempotency_key not in keys]
+            drift += _charge_drift(order, provider.charges, unrecorded)
+            drift += [_unrecorded_refund(order, r) for r in unrecorded]
+            drift += [d for r in mine for d in _refund_drift(r, found.get(r.key))]
         checked += len(batch)
+        compared += len(ours)
         after_id = batch[-1].id
 
 
-def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
+def _charge_drift(order: _OrderToVerify, charges: list[Charge], unrecorded: list[ProviderRefund]) -> list[Drift]:
+    """One succeeded charge of its total for a paid order (processed, or cancelled after payment:
+    its refunds are compared on their own), none for any other. A charge too many that the
+    provider already refunded outside invorder (`unrecorded`) needs no refund: the action says so."""
     succeeded = [c for c in charges if c.succeeded]
     subject = f"order {order.id}"
-    described = ", ".join(f"{c.id} {c.amount_cents}" for c in succeeded)
-    if order.status != model.PROCESSED:
+    outside: dict[str, int] = {}
+    for refund in unrecorded:
+        if refund.succeeded:
+            outside[refund.charge_id] = outside.get(refund.charge_id, 0) + refund.amount_cents
+    described = ", ".join(
+        f"{c.id} {c.amount_cents}" + (f" (refunded {outside[c.id]} outside invorder)" if c.id in outside else "")
+        for c in succeeded
+    )
+    paid = order.status == model.PROCESSED or (order.status == model.CANCELLED and order.payment_status == "succeeded")
+    extra = sum(c.amount_cents for c in succeeded) - (order.total_cents if paid else 0)
+    settled = extra > 0 and sum(outside.values()) >= extra
+    if not paid:
         if not succeeded:
             return []
         return [
@@ -319,7 +438,9 @@ def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
                 subject,
                 f"no succeeded charge ({order.status})",
                 f"succeeded: {described}",
-                "charge without sale: refund needed (never automatic)",
+                "charge without sale, refunded at the provider outside invorder: nothing left to give back"
+                if settled
+                else "charge without sale: refund needed (never automatic)",
                 order_id=order.id,
             )
         ]
@@ -327,13 +448,14 @@ def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
     if not succeeded:
         others = ", ".join(f"{c.id} {c.status}" for c in charges) or "no charge"
         recorded = f"order records payment {order.payment_status}, charge {order.charge_id or '-'}"
+        what = "processed" if order.status == model.PROCESSED else "cancelled after payment"
         return [
             Drift(
                 MISSING_CHARGE,
                 subject,
                 expected,
                 f"{others} ({recorded})",
-                "report only: processed without a charge; investigate",
+                f"report only: {what} without a charge; investigate",
                 order_id=order.id,
             )
         ]
@@ -344,7 +466,9 @@ def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
                 subject,
                 expected,
                 f"succeeded: {described}",
-                "refund needed for the extra charges (never automatic)",
+                "extra charges refunded at the provider outside invorder: nothing left to give back"
+                if settled
+                else "refund needed for the extra charges (never automatic)",
                 order_id=order.id,
             )
         ]
@@ -360,3 +484,69 @@ def _charge_drift(order: _OrderToVerify, charges: list[Charge]) -> list[Drift]:
             )
         ]
     return []
+
+
+def _unrecorded_refund(order: _OrderToVerify, refund: ProviderRefund) -> Drift:
+    """A provider refund of one of the order's charges under a key none of its refunds has: asked
+    for outside invorder (or by a refund since deleted)."""
+    if refund.succeeded:
+        action = "report only: money went back outside invorder; a human records or settles it"
+    else:
+        action = "report only: refused by the provider, nothing moved; asked for outside invorder"
+    return Drift(
+        UNRECORDED_REFUND,
+        f"order {order.id}",
+        "provider refunds only under the keys of its refunds",
+        f"{refund.status}: {refund.id} {refund.amount_cents} of {refund.charge_id} under key {refund.idempotency_key}",
+        action,
+        order_id=order.id,
+    )
+
+
+def _refund_drift(refund: _RefundToVerify, provider: ProviderRefund | None) -> list[Drift]:
+    """One refund against the provider's refund under its key: the same amount whatever its
+    status; one that succeeded for a refund that did; none that succeeded for one that failed.
+    A pending refund may be held by the provider already or not yet: either is fine."""
+    subject = f"refund {refund.id}"
+    at_provider = (
+        "no refund under its key" if provider is None else f"{provider.status}: {provider.id} {provider.amount_cents}"
+    )
+    drift = []
+    if provider is not None and provider.amount_cents != refund.amount_cents:
+        drift.append(
+            Drift(
+                REFUND_AMOUNT,
+                subject,
+                f"a provider refund of {refund.amount_cents} ({refund.status})",
+                at_provider,
+                "report only: refunded a different amount; a human settles the difference",
+                order_id=refund.order_id,
+                refund_id=refund.id,
+            )
+        )
+    if refund.status == "succeeded" and (provider is None or not provider.succeeded):
+        reason = "" if provider is None or not provider.failure_reason else f" ({provider.failure_reason})"
+        drift.append(
+            Drift(
+                MISSING_REFUND,
+                subject,
+                f"one succeeded provider refund of {refund.amount_cents}",
+                at_provider + reason,
+                "report only: recorded as refunded, the provider holds no such refund; investigate",
+                order_id=refund.order_id,
+                refund_id=refund.id,
+            )
+        )
+    if refund.status == "failed" and provider is not None and provider.succeeded:
+        drift.append(
+            Drift(
+                REFUND_STATUS,
+                subject,
+                "no succeeded provider refund (failed)",
+                at_provider,
+                "report only: the provider refunded what invorder records as failed; a human settles it",
+                order_id=refund.order_id,
+                refund_id=refund.id,
+            )
+        )
+    return drift

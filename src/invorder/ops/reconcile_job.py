@@ -55,7 +55,7 @@ class ReconcileJob:
                 report.found,
                 report.repaired,
                 report.remaining,
-                "" if report.payments.checked else f"; charges not checked ({report.payments.error})",
+                "" if report.payments.checked else f"; charges and refunds not checked ({report.payments.error})",
                 extra={**fields, "drift": [msgspec.structs.asdict(d) for d in report.drift if not d.repaired]},
             )
         async with db.transaction(ctx.pool) as conn:

@@ -1,5 +1,6 @@
-"""The operators' figures across domains: the queue's, orders by status and webhook deliveries,
-as `invorder jobs stats`, `GET /ops/stats`, `/metrics` and the dashboard show them."""
+"""The operators' figures across domains: the queue's, orders by status, webhook deliveries,
+refunds and orders to ship, as `invorder jobs stats`, `GET /ops/stats`, `/metrics` and the
+dashboard show them."""
 
 from __future__ import annotations
 
@@ -48,6 +49,26 @@ class WebhookStatsRow(msgspec.Struct, frozen=True):
     disabled_endpoints: int
 
 
+class RefundStatsRow(msgspec.Struct, frozen=True):
+    """Refunds: pending now and how long the oldest of them has waited for the provider, and how
+    many succeeded or failed in the last hour, with the amount the succeeded ones gave back."""
+
+    pending: int
+    oldest_pending_age_s: float
+    succeeded_last_hour: int
+    failed_last_hour: int
+    refunded_cents_last_hour: int
+
+
+class ToShipRow(msgspec.Struct, frozen=True):
+    """Processed orders with units left to ship: none shipped yet (`unfulfilled`), some shipped
+    (`partially_fulfilled`), and how long the oldest of them has waited since it was paid."""
+
+    unfulfilled: int
+    partially_fulfilled: int
+    oldest_age_s: float
+
+
 class QueueGauges(msgspec.Struct, frozen=True):
     """The figures `/metrics` exports at each scrape: depth per kind, workers, orders by status,
     webhook deliveries, paused and limited kinds."""
@@ -61,7 +82,7 @@ class QueueGauges(msgspec.Struct, frozen=True):
 
 
 class QueueStats(msgspec.Struct, frozen=True):
-    """Everything `invorder jobs stats` and `GET /ops/stats` show."""
+    """Everything `GET /ops/stats` and `invorder jobs stats --json` show; the dashboard reads it too."""
 
     queues: list[QueueDepthRow]
     workers: list[WorkerRow]
@@ -72,6 +93,8 @@ class QueueStats(msgspec.Struct, frozen=True):
     limits: list[KindLimitRow]
     stuck: list[StuckJobRow]
     recent_failures: list[FailureRow]
+    refunds: RefundStatsRow
+    to_ship: ToShipRow
 
 
 async def _read_gauges(conn: db.Conn) -> QueueGauges:
@@ -94,8 +117,8 @@ async def queue_gauges(pool: Any) -> QueueGauges:
 
 
 async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: int = 20) -> QueueStats:
-    """The gauges, plus throughput per minute, stuck jobs and the latest failures: one snapshot,
-    in one transaction."""
+    """The gauges, plus throughput per minute, stuck jobs, the latest failures, refunds and
+    orders to ship: one snapshot, in one transaction."""
     async with db.transaction(pool) as conn:
         gauges = await _read_gauges(conn)
         return QueueStats(
@@ -108,4 +131,6 @@ async def queue_stats(pool: Any, *, throughput_minutes: int = 30, list_limit: in
             limits=gauges.limits,
             stuck=await stuck_jobs(conn, limit=list_limit),
             recent_failures=await recent_failures(conn, limit=list_limit),
+            refunds=await db.one(conn, Q.refund_stats, RefundStatsRow) or RefundStatsRow(0, 0.0, 0, 0, 0),
+            to_ship=await db.one(conn, Q.orders_to_ship, ToShipRow) or ToShipRow(0, 0, 0.0),
         )
