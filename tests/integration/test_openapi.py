@@ -67,9 +67,61 @@ def test_request_bodies_are_closed_and_exact(client: Any) -> None:
     assert sorted(schemas["OrderCreateItems"]["properties"]) == ["customer_ref", "items"]
     assert schemas["OrderCreateLine"]["required"] == ["product_id", "quantity"]
     assert sorted(schemas["OrderCreateLine"]["properties"]) == ["customer_ref", "product_id", "quantity"]
-    # An optional field that is null when left out says nothing more (no `"default": null`).
+    # A refund by items, by amount, or both: two closed forms, the amount's without items.
+    assert schemas["RefundCreate"]["oneOf"] == [
+        {"$ref": "#/components/schemas/RefundCreateItems"},
+        {"$ref": "#/components/schemas/RefundCreateAmount"},
+    ]
+    assert schemas["RefundCreateItems"]["required"] == ["items"]
+    assert sorted(schemas["RefundCreateItems"]["properties"]) == ["amount_cents", "items", "note", "reason"]
+    assert schemas["RefundCreateAmount"]["required"] == ["amount_cents"]
+    assert sorted(schemas["RefundCreateAmount"]["properties"]) == ["amount_cents", "note", "reason"]
+    # An optional field that is null when left out says nothing more (no `"default": null`);
+    # any other default is said in words: openapi-typescript would make a field with a default
+    # required in the request types.
     assert "default" not in schemas["ProductCreate"]["properties"]["sku"]
+    restock = schemas["RefundLine"]["properties"]["restock"]
+    assert restock == {"enum": ["cancel", "none", "return"], "description": '"none" when left out'}
+    for name, schema in schemas.items():
+        if schema.get("additionalProperties") is False:  # a request body, or a part of one
+            assert not [p for p, prop in schema["properties"].items() if "default" in prop], name
     assert schemas["KeyCreate"]["properties"]["scopes"]["items"]["enum"]
+
+
+def test_the_operations_after_payment(client: Any) -> None:
+    paths = document(client)["paths"]
+
+    def operation(method: str, path: str) -> dict[str, Any]:
+        found: dict[str, Any] = paths["/api/v1" + path][method]
+        return found
+
+    def success(found: dict[str, Any]) -> dict[str, str]:
+        return {
+            status: response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            for status, response in found["responses"].items()
+            if status.startswith("2")
+        }
+
+    fulfill = operation("post", "/orders/{order_id}/fulfillments")
+    assert (fulfill["operationId"], fulfill["security"]) == ("createFulfillment", [{"bearer": ["fulfillments:write"]}])
+    assert success(fulfill) == {"201": "FulfillmentMessage"}
+    assert {"409", "422"} <= set(fulfill["responses"])
+    refund = operation("post", "/orders/{order_id}/refunds")
+    assert (refund["operationId"], refund["security"]) == ("createRefund", [{"bearer": ["refunds:write"]}])
+    assert success(refund) == {"202": "RefundMessage"}
+    assert {"409", "422"} <= set(refund["responses"])
+    (key,) = [p for p in refund["parameters"] if p["in"] == "header"]
+    assert (key["name"], key["required"], key["schema"]["minLength"]) == ("Idempotency-Key", True, 1)
+    cancel = operation("post", "/orders/{order_id}/cancel")
+    assert success(cancel) == {"200": "CancelledOrderMessage", "202": "CancelledOrderMessage"}
+    reads = {
+        "listFulfillments": (operation("get", "/orders/{order_id}/fulfillments"), "FulfillmentPage"),
+        "listRefunds": (operation("get", "/orders/{order_id}/refunds"), "RefundPage"),
+        "getRefund": (operation("get", "/refunds/{refund_id}"), "Refund"),
+    }
+    for operation_id, (found, schema) in reads.items():
+        assert found["operationId"] == operation_id and found["security"] == [{"bearer": ["orders:read"]}]
+        assert success(found) == {"200": schema}, operation_id
 
 
 def test_parameters_are_never_null_strings_and_refuse_nul(client: Any) -> None:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,12 +61,18 @@ def python_client(system: LiveProcess, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 @pytest.mark.slow
-def test_the_generated_python_client_places_and_reads_an_order(system: LiveProcess, python_client: Any) -> None:
+def test_the_generated_python_client_places_ships_and_refunds_an_order(system: LiveProcess, python_client: Any) -> None:
     from invorder_client import AuthenticatedClient
+    from invorder_client.api.fulfillments import create_fulfillment, list_fulfillments
     from invorder_client.api.inventory import create_inventory
     from invorder_client.api.orders import get_order, list_orders, place_order
     from invorder_client.api.products import create_product
+    from invorder_client.api.refunds import create_refund, get_refund
     from invorder_client.models import (
+        FulfillmentCreate,
+        FulfillmentLine,
+        FulfillmentMessage,
+        FulfillmentPage,
         InventoryCreate,
         ListOrdersStatusType0,
         OrderCreateItems,
@@ -77,6 +84,11 @@ def test_the_generated_python_client_places_and_reads_an_order(system: LiveProce
         Problem,
         ProductCreate,
         ProductMessage,
+        Refund,
+        RefundCreateItems,
+        RefundLine,
+        RefundLineRestock,
+        RefundMessage,
     )
 
     with AuthenticatedClient(base_url=system.url, token=ADMIN_TOKEN, timeout=httpx.Timeout(30)) as api:
@@ -112,6 +124,58 @@ def test_the_generated_python_client_places_and_reads_an_order(system: LiveProce
         assert refused.status_code == 422 and isinstance(refused.parsed, Problem), refused
         assert refused.parsed.status == 422 and refused.parsed.title, refused.parsed
 
+        # After payment: one unit shipped, then returned and refunded (a replay is the same refund).
+        shipped = create_fulfillment.sync_detailed(
+            client=api,
+            order_id=order.id,
+            body=FulfillmentCreate(
+                items=[FulfillmentLine(product_id=product.data.id, quantity=1)],
+                carrier="DHL",
+                tracking_number="PY-1",
+            ),
+        )
+        assert shipped.status_code == 201 and isinstance(shipped.parsed, FulfillmentMessage), shipped
+        fulfillment = shipped.parsed.data
+        assert (fulfillment.order_id, fulfillment.carrier, fulfillment.tracking_number) == (order.id, "DHL", "PY-1")
+        assert [(i.product_id, i.quantity) for i in fulfillment.items] == [(product.data.id, 1)], fulfillment
+        shipments = list_fulfillments.sync(client=api, order_id=order.id)
+        assert isinstance(shipments, FulfillmentPage) and [f.id for f in shipments.data] == [fulfillment.id]
+
+        refund_key = str(uuid.uuid4())
+        return_one = RefundCreateItems(
+            items=[RefundLine(product_id=product.data.id, quantity=1, restock=RefundLineRestock.RETURN)]
+        )
+        accepted = create_refund.sync_detailed(
+            client=api, order_id=order.id, body=return_one, idempotency_key=refund_key
+        )
+        assert accepted.status_code == 202 and isinstance(accepted.parsed, RefundMessage), accepted
+        refund_id = accepted.parsed.data.id
+        assert accepted.headers["Location"] == f"/api/v1/refunds/{refund_id}", accepted.headers
+        assert accepted.parsed.data.amount_cents == 1250, accepted.parsed
+        replayed = create_refund.sync_detailed(
+            client=api, order_id=order.id, body=return_one, idempotency_key=refund_key
+        )
+        assert isinstance(replayed.parsed, RefundMessage) and replayed.parsed.data.id == refund_id, replayed
+        assert replayed.headers.get("Idempotent-Replayed") == "true", replayed.headers
+
+        refund: Refund | Problem | None = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            refund = get_refund.sync(client=api, refund_id=refund_id)
+            assert isinstance(refund, Refund), refund
+            if refund.status != "pending":
+                break
+            time.sleep(0.2)
+        assert isinstance(refund, Refund) and refund.status == "succeeded", refund
+        assert refund.provider_refund_id and [(i.restock, i.quantity) for i in refund.items] == [("return", 1)]
+
+        after = get_order.sync(client=api, order_id=order.id)
+        assert isinstance(after, OrderOut), after
+        assert (after.refunded_cents, after.refund_status) == (1250, "partially_refunded"), after
+        assert after.fulfillment_status == "partially_fulfilled", after
+        (item,) = after.items
+        assert (item.fulfilled_quantity, item.refunded_quantity, item.restocked_quantity) == (1, 1, 1), item
+
 
 def _node_tools() -> Path:
     """tests/clients/node_modules, installed from its lock file when missing (`.ci/run` does it
@@ -126,7 +190,7 @@ def _node_tools() -> Path:
 
 
 @pytest.mark.slow
-def test_the_generated_typescript_client_places_and_reads_an_order(system: LiveProcess, tmp_path: Path) -> None:
+def test_the_generated_typescript_client_places_ships_and_refunds_an_order(system: LiveProcess, tmp_path: Path) -> None:
     node_modules = _node_tools()
     project = tmp_path / "ts"
     project.mkdir()
@@ -145,3 +209,5 @@ def test_the_generated_typescript_client_places_and_reads_an_order(system: LiveP
     seen = json.loads(run("node", "out/flow.js", system.url, ADMIN_TOKEN).stdout.strip().splitlines()[-1])
     assert seen["status"] == "processed", seen
     assert seen["not_found"] and seen["unprocessable"], seen
+    assert seen["refund_status"] == "succeeded" and seen["refunded_cents"] == 1250, seen
+    assert seen["fulfillment_status"] == "partially_fulfilled", seen

@@ -99,7 +99,7 @@ def exact_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     bodies = _request_structs(app)
     _, components = msgspec.json.schema_components(bodies, ref_template=_REFS)
     for name, schema in components.items():
-        schemas[name] = _without_nul(_no_null_defaults(schema))
+        schemas[name] = _without_nul(_no_defaults(schema))
     for struct in bodies:
         for form in getattr(struct, ONE_OF, []):
             schemas[form["name"]] = _form(schemas[struct.__name__], form)
@@ -146,14 +146,23 @@ def _request_structs(app: Litestar) -> list[Any]:
     return list(found.values())
 
 
-def _no_null_defaults(schema: dict[str, Any]) -> dict[str, Any]:
-    """A request field that may be left out is null when it is, which `"default": null` says
-    again; openapi-typescript reads any default as "always present" and would make the field
-    required in the request types, so the document leaves it out."""
-    properties = {
-        name: {k: v for k, v in prop.items() if not (k == "default" and v is None)}
-        for name, prop in schema.get("properties", {}).items()
-    }
+def _no_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """A request field that may be left out has no `default` in the document: openapi-typescript
+    reads any default in a component as "always present" and would make the field required in
+    the request types (a refund line without `restock` would not compile). A null default says
+    again what leaving the field out means, so it goes; any other is said in the description
+    (`restock`: "none" when left out), which every generator reads as an optional field."""
+    properties: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        if "default" not in prop:
+            properties[name] = prop
+            continue
+        default = prop["default"]
+        prop = {k: v for k, v in prop.items() if k != "default"}
+        if default is not None:
+            said = f"{msgspec.json.encode(default).decode()} when left out"
+            prop["description"] = f"{prop['description']} ({said})" if prop.get("description") else said
+        properties[name] = prop
     return {**schema, "properties": properties} if properties else schema
 
 

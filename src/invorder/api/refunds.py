@@ -3,7 +3,7 @@ Idempotency-Key), and reading refunds."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -14,7 +14,7 @@ from invorder.api.access import needs
 from invorder.api.deps import BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.api.orders import Quantity, viewer
 from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
-from invorder.errors import FieldError, InvalidInput
+from invorder.errors import BadRequest, FieldError, InvalidInput
 from invorder.orders import refunds
 from invorder.orders.refunds import Reason, Refund, Restock
 
@@ -30,12 +30,22 @@ class RefundLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RefundCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """By `items`, by `amount_cents`, or both (then at most what the items are worth)."""
 
+    # Neither is a 400, as the document says with two closed forms: with `items` (and
+    # `amount_cents` or not), and with `amount_cents` and no `items`.
+    __openapi_one_of__: ClassVar[list[dict[str, Any]]] = [
+        {"name": "RefundCreateItems", "required": ["items"], "absent": []},
+        {"name": "RefundCreateAmount", "required": ["amount_cents"], "absent": ["items"]},
+    ]
     items: Annotated[list[RefundLine], Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
     amount_cents: Annotated[int, Meta(ge=1, le=MAX_CENTS)] | msgspec.UnsetType = msgspec.UNSET
     reason: Reason | None = None
     note: Annotated[str, Meta(max_length=1000)] | None = None
 
     def to_new_refund(self) -> refunds.NewRefund:
+        if not isinstance(self.items, list) and not isinstance(self.amount_cents, int):
+            raise BadRequest(
+                "a refund needs items, amount_cents, or both", [FieldError("amount_cents", "required without items")]
+            )
         merged: dict[tuple[int, str], int] = {}
         for line in self.items if isinstance(self.items, list) else []:
             key = (line.product_id, line.restock)
