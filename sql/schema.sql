@@ -585,6 +585,7 @@ CREATE TABLE public.refunds (
     status text DEFAULT 'pending'::text NOT NULL,
     reason text,
     note text,
+    key_client_id bigint,
     idempotency_key text,
     request_hash text,
     attempts integer DEFAULT 0 NOT NULL,
@@ -618,10 +619,17 @@ COMMENT ON COLUMN public.refunds.client_id IS 'The client whose order it is (its
 
 
 --
+-- Name: COLUMN refunds.key_client_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.key_client_id IS 'The client whose key asked for it; its Idempotency-Keys are unique per this client.';
+
+
+--
 -- Name: COLUMN refunds.idempotency_key; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.refunds.idempotency_key IS 'The client''s Idempotency-Key (unique per client); null for the refund of a cancelled order.';
+COMMENT ON COLUMN public.refunds.idempotency_key IS 'The asking client''s Idempotency-Key (unique per key_client_id); null for the refund of a cancelled order.';
 
 
 --
@@ -2300,17 +2308,17 @@ CREATE INDEX queue_workers_last_seen_idx ON public.queue_workers USING btree (la
 
 
 --
--- Name: refunds_client_idempotency_key_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX refunds_client_idempotency_key_idx ON public.refunds USING btree (client_id, idempotency_key);
-
-
---
 -- Name: refunds_finished_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX refunds_finished_at_idx ON public.refunds USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+
+
+--
+-- Name: refunds_key_client_idempotency_key_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX refunds_key_client_idempotency_key_idx ON public.refunds USING btree (key_client_id, idempotency_key);
 
 
 --

@@ -119,11 +119,18 @@ from pending as p
 cross join finished as f;
 
 -- name: orders_to_ship :one
--- Processed orders with units left to ship (unfulfilled or partially_fulfilled), and how long the
--- oldest of them has waited since it was paid, read from the partial index orders_to_ship_idx.
+-- Processed orders with units left to ship (unfulfilled or partially_fulfilled, and a unit
+-- neither shipped nor cancelled), and how long the oldest of them has waited since it was
+-- paid; the candidates come from the partial index orders_to_ship_idx.
 select
-    count(*) filter (where fulfillment_status = 'unfulfilled') as unfulfilled,
-    count(*) filter (where fulfillment_status = 'partially_fulfilled') as partially_fulfilled,
-    coalesce(extract(epoch from now() - min(finished_at))::float8, 0) as oldest_age_s
-from orders
-where status = 'processed' and fulfillment_status <> 'fulfilled';
+    count(*) filter (where o.fulfillment_status = 'unfulfilled') as unfulfilled,
+    count(*) filter (where o.fulfillment_status = 'partially_fulfilled') as partially_fulfilled,
+    coalesce(extract(epoch from now() - min(o.finished_at))::float8, 0) as oldest_age_s
+from orders as o
+where
+    o.status = 'processed'
+    and o.fulfillment_status <> 'fulfilled'
+    and exists (
+        select from order_items as oi
+        where oi.order_id = o.id and oi.quantity > oi.fulfilled_quantity + oi.cancelled_quantity
+    );

@@ -1,11 +1,11 @@
 -- name: find_refund_by_idempotency_key :one
--- The client's refund made with this key (keys are per client).
+-- The refund the client asked for with this key (keys are per asking client).
 select
     id,
     order_id,
     request_hash
 from refunds
-where client_id = %(client_id)s and idempotency_key = %(idempotency_key)s;
+where key_client_id = %(key_client_id)s and idempotency_key = %(idempotency_key)s;
 
 -- name: refunds_total_not_failed :one
 -- What the order's refunds that are not failed add up to (the refundable amount is the charge
@@ -18,10 +18,10 @@ where order_id = %(order_id)s and status <> 'failed';
 -- A pending refund, its items, and the items' refunded, cancelled and returned counts, in one
 -- statement (so the refund.created trigger, which fires at its end, sees the items). `items`
 -- is a JSON array of {product_id, quantity, restock}; the caller holds the order locked and
--- checked every bound. No row when the client's Idempotency-Key is taken.
+-- checked every bound. No row when the asking client's Idempotency-Key is taken.
 with refund as (
     insert into refunds (
-        order_id, client_id, amount_cents, reason, note, idempotency_key, request_hash, created_by
+        order_id, client_id, amount_cents, reason, note, key_client_id, idempotency_key, request_hash, created_by
     )
     select
         o.id as order_id,
@@ -29,12 +29,13 @@ with refund as (
         %(amount_cents)s::bigint as amount_cents,
         %(reason)s::text as reason,
         %(note)s::text as note,
+        %(key_client_id)s::bigint as key_client_id,
         %(idempotency_key)s::text as idempotency_key,
         %(request_hash)s::text as request_hash,
         %(actor)s::text as created_by
     from orders as o
     where o.id = %(order_id)s
-    on conflict (client_id, idempotency_key) do nothing
+    on conflict (key_client_id, idempotency_key) do nothing
     returning id, created_at
 ),
 
@@ -117,13 +118,14 @@ where id = %(id)s
 for update;
 
 -- name: note_refund_attempt :exec
--- A request without a definite answer: counted (when it reached the provider), and why.
+-- A request without a definite answer: counted (when it reached the provider), and why; only
+-- while the refund is pending (a slow run must not write onto a concluded one).
 update refunds
 set
     attempts = attempts + %(tries)s,
     last_error = %(error)s,
     updated_at = now()
-where id = %(id)s;
+where id = %(id)s and status = 'pending';
 
 -- name: finish_refund :one
 -- The provider's word on a pending refund: succeeded or failed. Returns its amount.

@@ -3,12 +3,19 @@ the order's lock, the required Idempotency-Key, restocks in the ledger, and the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from invorder.orders.refunding import RefundPolicy, RefundProcessor
+from invorder.payments.client import PaymentsClient
+from invorder.payments.gateway import CircuitBreaker, PaymentGateway
+from invorder.queue import Job, JobContext, Snooze
 from tests.integration.test_access import bearer, make_key
-from tests.support.handmade import make_order, make_product, stock
+from tests.integration.test_reconcile import with_pool
+from tests.support.handmade import charge, make_order, make_product, stock
+from tests.support.processes import LiveProcess
 
 ORDERS = "/api/v1/orders"
 
@@ -232,6 +239,94 @@ def test_cancelling_a_paid_order_needs_refunds_write_and_nothing_shipped(
     assert written(sql) == before
     client.post(f"{ORDERS}/{order_id}/fulfillments", json={"items": [{"product_id": a, "quantity": 1}]})
     assert client.post(f"{ORDERS}/{order_id}/cancel").status_code == 409
+
+
+def test_cancelling_an_order_refunded_in_full_is_409(client: Any, sql: Any, shop: dict[str, int]) -> None:
+    order_id = shop["order"]
+    assert refund(client, order_id, {"amount_cents": 1900}).status_code == 202
+    before = written(sql)
+    refused = client.post(f"{ORDERS}/{order_id}/cancel")
+    assert refused.status_code == 409 and "adjust" in refused.json()["detail"]
+    assert written(sql) == before
+
+
+def test_cancelling_a_paid_order_whose_stock_row_is_gone_refunds_without_restock(
+    client: Any, sql: Any, shop: dict[str, int]
+) -> None:
+    a, b, order_id = shop["a"], shop["b"], shop["order"]
+    assert client.delete(f"/api/v1/inventory/{a}").status_code == 200
+    response = client.post(f"{ORDERS}/{order_id}/cancel")
+    assert response.status_code == 202, response.text
+    whole = client.get(f"/api/v1/refunds/{response.json()['data']['refund_id']}").json()
+    assert sorted((i["product_id"], i["quantity"], i["restock"]) for i in whole["items"]) == [
+        (a, 3, "none"),
+        (b, 1, "cancel"),
+    ]
+    assert whole["amount_cents"] == 1900 and stock(sql, b)[0] == 10
+
+
+def test_order_cancelled_event_shows_the_cancel_refunds_counts(client: Any, sql: Any, shop: dict[str, int]) -> None:
+    a, order_id = shop["a"], shop["order"]
+    shown = client.post(f"{ORDERS}/{order_id}/cancel").json()["data"]
+    data = sql.execute(
+        "select data from events where type = 'order.cancelled' and subject_id = %s", (order_id,)
+    ).fetchone()[0]
+    items = {i["product_id"]: i for i in data["items"]}
+    assert (items[a]["refunded_quantity"], items[a]["restocked_quantity"]) == (3, 3)
+    assert data["status"] == "cancelled" and data["items"] == shown["items"]
+    types = [t for (t,) in sql.execute("select type from events where type in ('refund.created', 'order.cancelled')")]
+    assert types == ["refund.created", "order.cancelled"]
+
+
+def test_an_ops_key_replays_its_own_key_on_another_clients_order(client: Any, sql: Any) -> None:
+    shopper = bearer(make_key(client, "shopper", "orders:write", "orders:read"))
+    a = make_product(sql, price=300, on_hand=10)
+    placed = client.post(ORDERS, json={"product_id": a, "quantity": 2}, headers=shopper).json()["data"]["id"]
+    sql.execute(
+        "update orders set status = 'processed', payment_status = 'succeeded', charge_id = 'ch_x' where id = %s",
+        (placed,),
+    )
+    first = refund(client, placed, {"amount_cents": 100}, key="ops-key")  # the admin token: client default
+    assert first.status_code == 202, first.text
+    again = refund(client, placed, {"amount_cents": 100}, key="ops-key")
+    assert again.status_code == 202 and again.json()["data"]["id"] == first.json()["data"]["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    # the order's client never sent this key: it is free for its own refund
+    shopper_refunds = bearer(make_key(client, "shopper", "refunds:write", "orders:read"))
+    own = refund(client, placed, {"amount_cents": 100}, key="ops-key", **shopper_refunds)
+    assert own.status_code == 202 and own.json()["data"]["id"] != first.json()["data"]["id"]
+    assert client.get(f"/api/v1/refunds/{first.json()['data']['id']}", headers=shopper).status_code == 200
+
+
+def test_a_refused_refund_request_stays_pending_until_the_provider_says(
+    client: Any, sql: Any, database_url: str, payments_sim: LiveProcess
+) -> None:
+    """A 4xx is not the provider's word on the refund: it stays pending, asked again later."""
+    a = make_product(sql, price=500, on_hand=10)
+    order_id = paid_order(sql, {a: 2})
+    made = charge(payments_sim.url, order_id, 1000, sql=sql)
+    sql.execute("update orders set charge_id = %s where id = %s", (made.id, order_id))
+    refund_id = refund(client, order_id, {"amount_cents": 600}).json()["data"]["id"]
+
+    async def refund_elsewhere() -> None:  # leaves 400 of the charge: our 600 is refused (422)
+        async with PaymentsClient(payments_sim.url) as provider:
+            await provider.refund(idempotency_key="outside", charge_id=made.id, amount_cents=600)
+
+    asyncio.run(refund_elsewhere())
+    job = sql.execute("select id, payload, created_at from jobs where kind = 'process_refund'").fetchone()
+
+    async def run_job(pool: Any) -> Any:
+        async with PaymentsClient(payments_sim.url) as provider:
+            processor = RefundProcessor(RefundPolicy(0.1, 0.2), PaymentGateway(provider, CircuitBreaker(5, 1)))
+            claimed = Job(job[0], "process_refund", job[1], 100, 0, 10, job[2], 0)
+            return await processor(claimed, JobContext(pool, "test"))
+
+    outcome = with_pool(database_url, run_job)
+    assert isinstance(outcome, Snooze), outcome
+    status, attempts, error = sql.execute(
+        "select status, attempts, last_error from refunds where id = %s", (refund_id,)
+    ).fetchone()
+    assert (status, attempts) == ("pending", 1) and "422" in error
 
 
 def test_another_clients_refunds_and_orders_are_404(client: Any, sql: Any, shop: dict[str, int]) -> None:

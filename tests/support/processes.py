@@ -176,6 +176,20 @@ def wait_workers_ready(database_url: str, workers: list[LiveProcess], *, timeout
     wait_until(reported, timeout=timeout, what="every worker to report in queue_workers", interval=0.2)
 
 
+def set_sim_faults(sim: LiveProcess, **faults: float) -> None:
+    """Set the payment simulator's faults over `/_sim/config`: those given, every other one off."""
+    config = {
+        "latency_ms": 0,
+        "decline_rate": 0.0,
+        "error_rate": 0.0,
+        "timeout_rate": 0.0,
+        "lost_response_rate": 0.0,
+        "refund_failure_rate": 0.0,
+    }
+    response = httpx.put(sim.url + "/_sim/config", json={**config, **faults}, timeout=5)
+    assert response.status_code == 200, response.text
+
+
 def start_payments_sim(env: dict[str, str], data_file: Path, *args: str, port: int | None = None) -> LiveProcess:
     """`invorder payments-sim --control` as a real process (on a free port unless given);
     extra flags in `args`."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,15 @@ from tests.support.invariants import (
     check_stock_invariants,
     simulator_charges,
 )
-from tests.support.processes import AUTH, LiveProcess, start_api, start_payments_sim, start_worker, wait_until
-
-
-@pytest.fixture
-def system(system_env: dict[str, str]) -> Iterator[dict[str, Any]]:
-    api = start_api(system_env)
-    workers = [start_worker(system_env, concurrency=16) for _ in range(2)]
-    state: dict[str, Any] = {"api": api, "workers": workers, "env": system_env}
-    yield state
-    for process in [*state["workers"], api]:
-        process.stop()
-
-
-def set_faults(sim: LiveProcess, **faults: float) -> None:
-    config = {"latency_ms": 0, "decline_rate": 0.0, "error_rate": 0.0, "timeout_rate": 0.0, "lost_response_rate": 0.0}
-    response = httpx.put(sim.url + "/_sim/config", json={**config, **faults}, timeout=5)
-    assert response.status_code == 200, response.text
+from tests.support.processes import (
+    AUTH,
+    LiveProcess,
+    set_sim_faults,
+    start_api,
+    start_payments_sim,
+    start_worker,
+    wait_until,
+)
 
 
 def stocked_product(api: LiveProcess, stock: int = 10, price: int = 500) -> int:
@@ -70,7 +61,7 @@ def logs(api: LiveProcess, order_id: int) -> list[dict[str, Any]]:
 def test_decline_fails_the_order_and_gives_the_stock_back(
     system: dict[str, Any], payments_sim: LiveProcess, sql: Any
 ) -> None:
-    set_faults(payments_sim, decline_rate=1.0)
+    set_sim_faults(payments_sim, decline_rate=1.0)
     api = system["api"]
     pid = stocked_product(api, stock=5)
     result = order(api, place(api, pid, 2), wait=20)
@@ -88,12 +79,12 @@ def test_decline_fails_the_order_and_gives_the_stock_back(
 def test_5xx_for_a_while_then_recovery_processes_with_one_charge(
     system: dict[str, Any], payments_sim: LiveProcess, sql: Any
 ) -> None:
-    set_faults(payments_sim, error_rate=1.0)
+    set_sim_faults(payments_sim, error_rate=1.0)
     api = system["api"]
     order_id = place(api, stocked_product(api))
     wait_until(lambda: order(api, order_id)["payment"]["attempts"] >= 2, timeout=30, what="two failed payment tries")
     assert order(api, order_id)["payment"]["status"] == "unknown"
-    set_faults(payments_sim)
+    set_sim_faults(payments_sim)
     result = order(api, order_id, wait=30)
     assert result["status"] == "processed" and result["payment"]["status"] == "succeeded"
     assert [e["status"] for e in logs(api, order_id)].count("payment_error") >= 2
@@ -104,7 +95,7 @@ def test_5xx_for_a_while_then_recovery_processes_with_one_charge(
 def test_lost_responses_are_replayed_with_the_same_key_to_one_charge(
     system: dict[str, Any], payments_sim: LiveProcess, sql: Any
 ) -> None:
-    set_faults(payments_sim, lost_response_rate=1.0)
+    set_sim_faults(payments_sim, lost_response_rate=1.0)
     api = system["api"]
     ids = [place(api, stocked_product(api)) for _ in range(5)]
     for order_id in ids:
@@ -153,7 +144,7 @@ def test_provider_down_makes_orders_wait_not_fail(
 def test_500_orders_under_faults_and_sigkills_end_consistent(
     system: dict[str, Any], payments_sim: LiveProcess, sql: Any
 ) -> None:
-    set_faults(payments_sim, decline_rate=0.3, error_rate=0.1, timeout_rate=0.05, lost_response_rate=0.05)
+    set_sim_faults(payments_sim, decline_rate=0.3, error_rate=0.1, timeout_rate=0.05, lost_response_rate=0.05)
     api, env, workers = system["api"], system["env"], system["workers"]
     rng = random.Random(5)
     products = [stocked_product(api, stock=60, price=100 + n) for n in range(10)]
@@ -183,7 +174,7 @@ def test_500_orders_under_faults_and_sigkills_end_consistent(
 
     asyncio.run(both())
     assert sent == [202] * 500
-    set_faults(payments_sim)  # the storm ends; whatever is unknown now gets its answer
+    set_sim_faults(payments_sim)  # the storm ends; whatever is unknown now gets its answer
 
     def settled() -> bool:
         return bool(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,30 +22,7 @@ from tests.support.invariants import (
     simulator_charges,
     simulator_refunds,
 )
-from tests.support.processes import AUTH, LiveProcess, start_api, start_worker, wait_until
-
-
-@pytest.fixture
-def system(system_env: dict[str, str]) -> Iterator[dict[str, Any]]:
-    api = start_api(system_env)
-    workers = [start_worker(system_env, concurrency=16) for _ in range(2)]
-    state: dict[str, Any] = {"api": api, "workers": workers, "env": system_env}
-    yield state
-    for process in [*state["workers"], api]:
-        process.stop()
-
-
-def set_faults(sim: LiveProcess, **faults: float) -> None:
-    config = {
-        "latency_ms": 0,
-        "decline_rate": 0.0,
-        "error_rate": 0.0,
-        "timeout_rate": 0.0,
-        "lost_response_rate": 0.0,
-        "refund_failure_rate": 0.0,
-    }
-    response = httpx.put(sim.url + "/_sim/config", json={**config, **faults}, timeout=5)
-    assert response.status_code == 200, response.text
+from tests.support.processes import AUTH, LiveProcess, set_sim_faults, start_worker, wait_until
 
 
 def paid_orders(api: LiveProcess, count: int, *, quantity: int = 3, price: int = 400) -> tuple[int, list[int]]:
@@ -171,7 +147,7 @@ def test_300_refunds_under_faults_and_sigkills_are_made_exactly_once(
                 f"/api/v1/orders/{order_id}/fulfillments", json={"items": [{"product_id": pid, "quantity": 1}]}
             )
             assert shipped.status_code == 201
-    set_faults(payments_sim, error_rate=0.1, timeout_rate=0.05, lost_response_rate=0.1, refund_failure_rate=0.15)
+    set_sim_faults(payments_sim, error_rate=0.1, timeout_rate=0.05, lost_response_rate=0.1, refund_failure_rate=0.15)
     bodies: list[tuple[int, dict[str, Any]]] = []
     for n, order_id in enumerate(orders):
         restocks = ["return", "none", "cancel"] if n < 50 else ["cancel", "none", "cancel"]
@@ -207,7 +183,7 @@ def test_300_refunds_under_faults_and_sigkills_are_made_exactly_once(
 
     asyncio.run(both())
     assert sent == [202] * 300, Counter(sent)
-    set_faults(payments_sim)  # the storm ends: whatever is unknown now gets its answer
+    set_sim_faults(payments_sim)  # the storm ends: whatever is unknown now gets its answer
     quiet(sql)
     statuses = dict(sql.execute("select status, count(*) from refunds group by status").fetchall())
     assert sum(statuses.values()) == 300 and statuses.get("failed", 0) > 10, statuses

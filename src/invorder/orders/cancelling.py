@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from invorder import db
+from invorder.catalog.inventory import InventoryRow
 from invorder.db.queries import queries
 from invorder.errors import Conflict, Forbidden
 from invorder.orders import model
@@ -48,42 +49,52 @@ async def cancel_order(pool: Any, order_id: int, *, viewer: int | None, actor: s
 
 
 async def _cancel_paid(conn: db.Conn, order: OrderRow, *, actor: str, may_refund: bool) -> Cancelled:
-    """Cancelled at once; one refund of the whole refundable amount, restock cancel for every
-    unit not yet refunded (restock none for a unit cancelled already by a refund that failed)."""
+    """One refund of the whole refundable amount, `restock: cancel` for every unit not yet
+    refunded (`none` for a unit cancelled already by a refund that failed, or whose product has
+    no stock row left to put it back on), then the order `cancelled`, so that its event shows
+    the refund's counts. 409 when a unit shipped, or when nothing is left to refund (no refund
+    can carry the restock then: an inventory adjustment puts the units back)."""
     if not may_refund:
         raise Forbidden("cancelling a paid order refunds it: this API key lacks the scope refunds:write")
     assert was_paid(order)
     items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order.id)
     if any(i.fulfilled_quantity > 0 for i in items):
         raise Conflict(f"order {order.id} has shipped units: refund them with restock return instead")
-    changes = OrderChanges(actor=actor)
-    changes.move(order, status=model.CANCELLED, next_attempt_at=None)
-    changes.log(order.id, order.attempts, model.CANCELLED, details={"was": order.status})
-    cancelled = (await changes.write(conn))[order.id]
+    refundable = order.total_cents - int(await db.scalar(conn, Q.refunds_total_not_failed, order_id=order.id))
+    if refundable <= 0:
+        raise Conflict(
+            f"order {order.id} is refunded in full already: nothing is left to refund, so no refund can put"
+            " its units back; adjust the stock (POST /inventory/{product_id}/adjustments) instead"
+        )
+    stocked = {
+        i.product_id
+        for i in items
+        if await db.one(conn, Q.get_inventory, InventoryRow, product_id=i.product_id) is not None
+    }
     lines: dict[tuple[int, str], int] = {}
     for item in items:
         unrefunded = item.quantity - item.refunded_quantity
-        to_cancel = min(unrefunded, item.left_to_ship)
+        to_cancel = min(unrefunded, item.left_to_ship) if item.product_id in stocked else 0
         if to_cancel:
             lines[(item.product_id, "cancel")] = to_cancel
         if unrefunded - to_cancel:
             lines[(item.product_id, "none")] = unrefunded - to_cancel
-    refundable = order.total_cents - int(await db.scalar(conn, Q.refunds_total_not_failed, order_id=order.id))
-    refund_id = None
-    if refundable > 0:  # nothing left to refund: the order is cancelled with no new refund
-        refund = await accept_refund(
-            conn,
-            cancelled,
-            lines,
-            refundable,
-            reason="other",
-            note="order cancelled",
-            idempotency_key=None,
-            request_hash=None,
-            actor=actor,
-        )
-        assert refund is not None  # no key, so no conflict on one
-        refund_id = refund.id
+    refund = await accept_refund(
+        conn,
+        order,
+        lines,
+        refundable,
+        reason="other",
+        note="order cancelled",
+        key_client_id=None,
+        idempotency_key=None,
+        request_hash=None,
+        actor=actor,
+    )
+    assert refund is not None  # no key, so no conflict on one
+    changes = OrderChanges(actor=actor)
+    changes.move(order, status=model.CANCELLED, next_attempt_at=None)
+    changes.log(order.id, order.attempts, model.CANCELLED, details={"was": order.status, "refund_id": refund.id})
+    cancelled = (await changes.write(conn))[order.id]
     items = await db.many(conn, Q.get_order_items, OrderItemRow, order_id=order.id)
-    cancelled = await db.one(conn, Q.get_order, OrderRow, id=order.id, client_id=None) or cancelled
-    return Cancelled(cancelled, items, refund_id)
+    return Cancelled(cancelled, items, refund.id)

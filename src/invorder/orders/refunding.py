@@ -65,15 +65,15 @@ class RefundProcessor:
                 key=refund_key(refund.id, refund.created_at),
                 charge_id=refund.charge_id,
                 amount_cents=refund.amount_cents,
-                # Every try after the first asks first: the provider may hold it already.
-                look_up_first=refund.attempts > 0,
             )
-            if answer.refund is None and answer.refused is None:
+            if not answer.definite:
                 return await self._note(ctx, refund, answer)
             return await self._conclude(ctx, refund, answer)
 
     async def _note(self, ctx: JobContext, refund: _ToSend, answer: RefundResult) -> Outcome:
         """No definite answer: the refund stays pending, and is asked again after a backoff."""
+        if answer.error is None and answer.refund is not None:  # a status we do not know
+            answer = RefundResult(None, error=f"the provider's refund is {answer.refund.status!r}")
         tries = 1 if answer.delivered else 0  # a request that never left cannot have refunded
         delay = backoff_s(refund.attempts + 1, base_s=self.policy.retry_base_s, max_s=self.policy.retry_max_s)
         async with db.transaction(ctx.pool) as conn:
@@ -82,13 +82,13 @@ class RefundProcessor:
         return Snooze(delay, f"refund outcome unknown: {answer.error}")
 
     async def _conclude(self, ctx: JobContext, refund: _ToSend, answer: RefundResult) -> Outcome:
+        """The provider's word (its refund succeeded or failed), written once."""
         provider = answer.refund
-        if provider is not None and provider.succeeded:
-            status, failure, provider_id = "succeeded", None, provider.id
-        elif provider is not None:
-            status, failure, provider_id = "failed", provider.failure_reason or "refused", provider.id
+        assert provider is not None
+        if provider.succeeded:
+            status, failure = "succeeded", None
         else:
-            status, failure, provider_id = "failed", f"the provider refused the request: {answer.refused}", None
+            status, failure = "failed", provider.failure_reason or "refused by the provider"
         async with db.transaction(ctx.pool) as conn:
             [order] = await db.many(conn, Q.lock_orders, OrderRow, ids=[refund.order_id])
             if await db.scalar(conn, Q.lock_refund_status, id=refund.id) != "pending":
@@ -98,7 +98,7 @@ class RefundProcessor:
                 Q.finish_refund,
                 id=refund.id,
                 status=status,
-                provider_refund_id=provider_id,
+                provider_refund_id=provider.id,
                 failure_reason=failure,
             )
             if status == "succeeded":
@@ -106,7 +106,7 @@ class RefundProcessor:
             else:
                 await db.execute(conn, Q.release_refunded_units, order_id=order.id, refund_id=refund.id)
             changes = OrderChanges()
-            details = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "provider_refund_id": provider_id}
+            details = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "provider_refund_id": provider.id}
             changes.log(order.id, order.attempts, f"refund_{status}", error=failure, details=details)
             await changes.write(conn)
         log.info("refund %d %s%s", refund.id, status, f": {failure}" if failure else "")

@@ -109,7 +109,7 @@ async def create_refund(
     new: NewRefund,
     *,
     idempotency_key: str,
-    client_id: int,
+    client_id: int,  # the asking key's client: its Idempotency-Keys are its own
     viewer: int | None,
     actor: str,
 ) -> Accepted:
@@ -160,6 +160,7 @@ async def create_refund(
             amount,
             reason=new.reason,
             note=new.note,
+            key_client_id=client_id,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             actor=actor,
@@ -214,13 +215,14 @@ async def accept_refund(
     *,
     reason: str | None,
     note: str | None,
+    key_client_id: int | None,
     idempotency_key: str | None,
     request_hash: str | None,
     actor: str,
 ) -> Refund | None:
     """Write a refund whose bounds the caller checked under the order's lock: the refund, its
     items and their counts, one restock ledger row per restocked item, the order's fulfillment
-    status, a log row and its job. None when the client's key is taken."""
+    status, a log row and its job. None when the asking client's (`key_client_id`) key is taken."""
     inserted = await db.one(
         conn,
         Q.insert_refund,
@@ -229,6 +231,7 @@ async def accept_refund(
         amount_cents=amount_cents,
         reason=reason,
         note=note,
+        key_client_id=key_client_id,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         actor=actor,
@@ -279,12 +282,16 @@ async def accept_refund(
 
 
 async def _replay(
-    conn: db.Conn, client_id: int, idempotency_key: str, order_id: int, request_hash: str
+    conn: db.Conn, key_client_id: int, idempotency_key: str, order_id: int, request_hash: str
 ) -> Refund | None:
-    """The refund this key made, when it made one for the same request; 422 when it was used
-    for another request or another order."""
+    """The refund the asking client's key made, when it made one for the same request; 422 when
+    it was used for another request or another order."""
     existing = await db.one(
-        conn, Q.find_refund_by_idempotency_key, _KeyRow, client_id=client_id, idempotency_key=idempotency_key
+        conn,
+        Q.find_refund_by_idempotency_key,
+        _KeyRow,
+        key_client_id=key_client_id,
+        idempotency_key=idempotency_key,
     )
     if existing is None:
         return None

@@ -38,13 +38,17 @@ def refund_key(refund_id: int, created_at: datetime) -> str:
 
 @dataclass(frozen=True)
 class RefundResult:
-    """What one try for a refund learnt: the provider's refund (succeeded or failed), its refusal
-    of the request (a 4xx: it will not refund), or why nothing is known."""
+    """What one try for a refund learnt: the provider's refund (succeeded or failed, its word),
+    or why nothing is known."""
 
     refund: ProviderRefund | None
-    refused: str | None = None
     error: str | None = None
     delivered: bool = True
+
+    @property
+    def definite(self) -> bool:
+        """Whether the provider said succeeded or failed: only then is a refund concluded."""
+        return self.refund is not None and self.refund.status in ("succeeded", "failed")
 
 
 @dataclass(frozen=True)
@@ -138,24 +142,21 @@ class PaymentGateway:
         self.breaker.record(ok=True)
         return found is None
 
-    async def refund(self, *, key: str, charge_id: str, amount_cents: int, look_up_first: bool) -> RefundResult:
-        """Refund (or replay the refund of) `key`. With `look_up_first` (a retry), ask the
-        provider whether it holds the refund before sending it again. Never raises for provider
-        trouble."""
+    async def refund(self, *, key: str, charge_id: str, amount_cents: int) -> RefundResult:
+        """Ask the provider for the refund of `key`: look it up first (a crashed or timed-out
+        earlier try may have made it), and send it, under the same key, only when the provider
+        has none. Never raises for provider trouble. A refused request (a 4xx) is not the
+        provider's word on the refund (a proxy, a bad configuration): it is unknown too."""
         try:
             async with self._in_flight:
-                if look_up_first:
-                    try:
-                        found = await self.client.find_refund(idempotency_key=key)
-                    except PaymentRejected as exc:  # a lookup refused says nothing of the refund
-                        return RefundResult(None, error=str(exc))
-                    if found is not None:
-                        return RefundResult(found)
+                found = await self.client.find_refund(idempotency_key=key)
+                if found is not None:
+                    return RefundResult(found)
                 return RefundResult(
                     await self.client.refund(idempotency_key=key, charge_id=charge_id, amount_cents=amount_cents)
                 )
-        except PaymentRejected as exc:  # the provider will not make this refund
-            return RefundResult(None, refused=exc.detail or str(exc))
+        except PaymentRejected as exc:
+            return RefundResult(None, error=str(exc))
         except PaymentOutcomeUnknown as exc:
             delivered = not isinstance(exc, PaymentProviderUnreachable)
             return RefundResult(None, error=str(exc) or type(exc).__name__, delivered=delivered)

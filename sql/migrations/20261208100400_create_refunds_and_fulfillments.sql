@@ -1,43 +1,10 @@
 -- migrate:up
--- After payment (docs/design.md, "After payment"): fulfillments, refunds and what they count on
--- orders and their items. Additive: new columns have constant defaults (a catalog change, no
--- rewrite), new checks are NOT VALID (20261208100100 validates them while writes go on), and
--- the previous version of the code neither reads nor writes anything added here, so both run
--- side by side. Each ALTER takes ACCESS EXCLUSIVE for an instant, bounded by lock_timeout;
--- `invorder migrate up` retries the file.
+-- After payment: fulfillments, refunds and their items (new tables, so their indexes need no
+-- concurrent build), their event triggers, and the order events' new fields and types
+-- (create or replace: no lock on orders). The foreign keys to orders take SHARE ROW EXCLUSIVE
+-- on it for the instant this file takes to commit; orders is the only existing table it locks.
 set local lock_timeout = '1s';
 set local statement_timeout = '10s';
-
-alter table orders add column refunded_cents bigint not null default 0;
-alter table orders add column refund_status text not null default 'none';
-alter table orders add column fulfillment_status text not null default 'unfulfilled';
-alter table orders add constraint orders_refunded_cents_check
-check (refunded_cents >= 0 and refunded_cents <= total_cents) not valid;
-alter table orders add constraint orders_refund_status_check
-check (refund_status in ('none', 'partially_refunded', 'refunded')) not valid;
-alter table orders add constraint orders_fulfillment_status_check
-check (fulfillment_status in ('unfulfilled', 'partially_fulfilled', 'fulfilled')) not valid;
-
-alter table order_items add column fulfilled_quantity integer not null default 0;
-alter table order_items add column refunded_quantity integer not null default 0;
-alter table order_items add column cancelled_quantity integer not null default 0;
-alter table order_items add column returned_quantity integer not null default 0;
--- Invariant 8, kept by the database itself whatever writes the rows.
-alter table order_items add constraint order_items_after_payment_check
-check (
-    fulfilled_quantity >= 0 and refunded_quantity >= 0 and cancelled_quantity >= 0 and returned_quantity >= 0
-    and refunded_quantity <= quantity
-    and fulfilled_quantity + cancelled_quantity <= quantity
-    and returned_quantity <= fulfilled_quantity
-) not valid;
-
-comment on column orders.refunded_cents is 'Sum of the order''s succeeded refunds.';
-comment on column orders.refund_status is 'none, partially_refunded, or refunded (refunded_cents = total_cents).';
-comment on column orders.fulfillment_status is 'unfulfilled (no unit shipped), partially_fulfilled (some shipped, some left to ship), fulfilled (some shipped, none left: quantity = fulfilled + cancelled for every item).';
-comment on column order_items.fulfilled_quantity is 'Units shipped (sum of its fulfillment_items).';
-comment on column order_items.refunded_quantity is 'Units in refunds that are not failed.';
-comment on column order_items.cancelled_quantity is 'Units refunded with restock cancel: they will not ship and went back on hand. Kept when their refund fails (never restocked twice).';
-comment on column order_items.returned_quantity is 'Units refunded with restock return: shipped, came back, went back on hand. Kept when their refund fails.';
 
 create table fulfillments (
     id bigint generated always as identity primary key,
@@ -69,6 +36,9 @@ create table refunds (
         reason is null or reason in ('requested_by_customer', 'returned', 'damaged', 'duplicate', 'fraudulent', 'other')
     ),
     note text check (note is null or length(note) <= 1000),
+    -- The client whose key asked for the refund (an ops key may refund another client's order):
+    -- Idempotency-Keys are that client's.
+    key_client_id bigint,
     idempotency_key text check (idempotency_key is null or length(idempotency_key) <= 255),
     request_hash text,
     attempts integer not null default 0,
@@ -82,7 +52,7 @@ create table refunds (
 );
 
 -- squawk-ignore require-concurrent-index-creation
-create unique index refunds_client_idempotency_key_idx on refunds (client_id, idempotency_key);
+create unique index refunds_key_client_idempotency_key_idx on refunds (key_client_id, idempotency_key);
 -- squawk-ignore require-concurrent-index-creation
 create index refunds_order_id_idx on refunds (order_id, id);
 -- squawk-ignore require-concurrent-index-creation
@@ -102,34 +72,11 @@ comment on table fulfillments is 'Shipments of paid orders (POST /api/v1/orders/
 comment on table fulfillment_items is 'Units of each product a fulfillment shipped.';
 comment on table refunds is 'Money given back for an order (POST /api/v1/orders/{id}/refunds, or cancelling a paid order). pending until the provider says succeeded or failed; the process_refund job asks it, under the key invorder-refund-<id>-<created_at in microseconds>.';
 comment on column refunds.client_id is 'The client whose order it is (its keys see the refund).';
-comment on column refunds.idempotency_key is 'The client''s Idempotency-Key (unique per client); null for the refund of a cancelled order.';
+comment on column refunds.key_client_id is 'The client whose key asked for it; its Idempotency-Keys are unique per this client.';
+comment on column refunds.idempotency_key is 'The asking client''s Idempotency-Key (unique per key_client_id); null for the refund of a cancelled order.';
 comment on column refunds.attempts is 'Requests sent to the provider without a definite answer so far.';
 comment on column refunds.failure_reason is 'Why the provider refused the refund (status failed).';
 comment on table refund_items is 'Units of a refund, by product and restock: none (money only), cancel (not shipped, back on hand), return (shipped, came back, back on hand).';
-
--- Keys may hold the two new scopes.
--- squawk-ignore ban-drop-constraint
-alter table api_keys drop constraint api_keys_scopes_check;
-alter table api_keys add constraint api_keys_scopes_check check (
-    cardinality(scopes) >= 1
-    and scopes <@ array[
-        'catalog:read', 'catalog:write', 'inventory:read', 'inventory:write',
-        'orders:read', 'orders:write', 'events:read', 'webhooks:write', 'ops', 'metrics',
-        'fulfillments:write', 'refunds:write'
-    ]::text[]
-) not valid;
-
-comment on column api_keys.scopes is 'What the key may do (SPEC.md, Access): catalog:read, catalog:write, inventory:read, inventory:write, orders:read, orders:write, events:read, webhooks:write, ops, metrics, fulfillments:write, refunds:write.';
-
--- The ledger: restocks of refunds, one row per restocked item.
-alter table stock_movements add column refund_id bigint;
--- squawk-ignore ban-drop-constraint
-alter table stock_movements drop constraint stock_movements_kind_check;
-alter table stock_movements add constraint stock_movements_kind_check
-check (kind in ('initial', 'set', 'adjustment', 'sale', 'import', 'removed', 'restock')) not valid;
-
-comment on column stock_movements.kind is 'initial (POST /inventory), set (PATCH), adjustment (POST .../adjustments), sale (an order was paid), import (warehouse feed), removed (DELETE /inventory: on_hand back to 0, history kept), restock (units of a refund back on hand: order_id and refund_id say which).';
-comment on column stock_movements.refund_id is 'The refund whose units a restock movement put back on hand.';
 
 -- Event data, as the API shows each resource. Orders gain the after-payment fields.
 create or replace function order_event_data(o orders) returns jsonb
@@ -348,21 +295,6 @@ as $$
     )
 $$;
 
--- squawk-ignore ban-drop-constraint
-alter table stock_movements drop constraint stock_movements_kind_check;
-alter table stock_movements add constraint stock_movements_kind_check
-check (kind in ('initial', 'set', 'adjustment', 'sale', 'import', 'removed')) not valid;
--- squawk-ignore ban-drop-constraint
-alter table api_keys drop constraint api_keys_scopes_check;
-alter table api_keys add constraint api_keys_scopes_check check (
-    cardinality(scopes) >= 1
-    and scopes <@ array[
-        'catalog:read', 'catalog:write', 'inventory:read', 'inventory:write',
-        'orders:read', 'orders:write', 'events:read', 'webhooks:write', 'ops', 'metrics'
-    ]::text[]
-) not valid;
--- squawk-ignore ban-drop-column
-alter table stock_movements drop column refund_id;
 -- squawk-ignore ban-drop-table
 drop table refund_items;
 -- squawk-ignore ban-drop-table
@@ -371,17 +303,3 @@ drop table refunds;
 drop table fulfillment_items;
 -- squawk-ignore ban-drop-table
 drop table fulfillments;
--- squawk-ignore ban-drop-column
-alter table order_items drop column returned_quantity;
--- squawk-ignore ban-drop-column
-alter table order_items drop column cancelled_quantity;
--- squawk-ignore ban-drop-column
-alter table order_items drop column refunded_quantity;
--- squawk-ignore ban-drop-column
-alter table order_items drop column fulfilled_quantity;
--- squawk-ignore ban-drop-column
-alter table orders drop column fulfillment_status;
--- squawk-ignore ban-drop-column
-alter table orders drop column refund_status;
--- squawk-ignore ban-drop-column
-alter table orders drop column refunded_cents;

@@ -1,5 +1,5 @@
 -- migrate:up
--- Contract step of 20261208100000: validating scans each table under SHARE UPDATE EXCLUSIVE,
+-- Contract step of 20261208100000 to 20261208100300: validating scans each table under SHARE UPDATE EXCLUSIVE,
 -- which lets reads and writes go on.
 set local lock_timeout = '1s';
 set local statement_timeout = '5min';
