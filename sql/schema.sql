@@ -57,10 +57,11 @@ begin
             'on_hand', n.on_hand,
             'reserved', n.reserved,
             'available', n.on_hand - n.reserved,
-            'reorder_point', n.reorder_point
+            'reorder_point', n.reorder_point,
+            'location_id', n.location_id
         )
     from new_rows as n
-    inner join old_rows as o on n.product_id = o.product_id
+    inner join old_rows as o on n.product_id = o.product_id and n.location_id = o.location_id
     cross join lateral (
         values
         (1, 'inventory.low_stock',
@@ -74,7 +75,7 @@ begin
             and n.on_hand - n.reserved > coalesce(n.reorder_point, 0))
     ) as crossing (rank, type, crossed)
     where crossing.crossed
-    order by n.product_id, crossing.rank;
+    order by n.product_id, n.location_id, crossing.rank;
     return null;
 end
 $$;
@@ -1170,6 +1171,7 @@ CREATE TABLE public.inventory (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     reorder_point bigint,
+    location_id bigint DEFAULT 1 NOT NULL,
     CONSTRAINT inventory_on_hand_check CHECK ((on_hand >= 0)),
     CONSTRAINT inventory_reorder_point_check CHECK ((reorder_point >= 0)),
     CONSTRAINT inventory_reserved_check CHECK ((reserved >= 0)),
@@ -1210,6 +1212,13 @@ COMMENT ON COLUMN public.inventory.version IS 'Optimistic-concurrency version, b
 --
 
 COMMENT ON COLUMN public.inventory.reorder_point IS 'Set by PATCH /inventory/{product_id}: available at or below it is low stock (inventory.low_stock once per crossing); null: no alert but out_of_stock.';
+
+
+--
+-- Name: COLUMN inventory.location_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.inventory.location_id IS 'Where this stock level is (locations.id; 1 is default, where every level made before locations is).';
 
 
 --
@@ -1366,6 +1375,58 @@ COMMENT ON COLUMN public.job_throughput.dead IS 'Jobs that used their last attem
 
 ALTER TABLE public.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: locations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.locations (
+    id bigint NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    priority integer DEFAULT 100 NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT locations_code_check CHECK ((code ~ '^[a-z0-9][a-z0-9._-]{0,49}$'::text)),
+    CONSTRAINT locations_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+
+--
+-- Name: TABLE locations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.locations IS 'Where stock is kept (warehouses, stores): POST /api/v1/locations. default (id 1) holds every stock level made before locations; it cannot be deleted.';
+
+
+--
+-- Name: COLUMN locations.priority; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.locations.priority IS 'Allocation order under INVORDER_ALLOCATION_STRATEGY=priority: lower first, then id.';
+
+
+--
+-- Name: COLUMN locations.active; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.locations.active IS 'An inactive location is never allocated from; its stock stays, and what is reserved there ships or is released there.';
+
+
+--
+-- Name: locations_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.locations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.locations_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1741,6 +1802,7 @@ CREATE TABLE public.stock_movements (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     actor text,
     refund_id bigint,
+    location_id bigint,
     CONSTRAINT stock_movements_kind_check CHECK ((kind = ANY (ARRAY['initial'::text, 'set'::text, 'adjustment'::text, 'sale'::text, 'import'::text, 'removed'::text, 'restock'::text]))),
     CONSTRAINT stock_movements_on_hand_after_check CHECK ((on_hand_after >= 0))
 );
@@ -1793,6 +1855,13 @@ COMMENT ON COLUMN public.stock_movements.actor IS 'Who made the change: key:<id>
 --
 
 COMMENT ON COLUMN public.stock_movements.refund_id IS 'The refund whose units a restock movement put back on hand.';
+
+
+--
+-- Name: COLUMN stock_movements.location_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.stock_movements.location_id IS 'The stock level''s location; null: written before locations, or by a version without them, at default (id 1).';
 
 
 --
@@ -2072,6 +2141,22 @@ ALTER TABLE ONLY public.jobs
 
 
 --
+-- Name: locations locations_code_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.locations
+    ADD CONSTRAINT locations_code_key UNIQUE (code);
+
+
+--
+-- Name: locations locations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.locations
+    ADD CONSTRAINT locations_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: order_items order_items_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2207,6 +2292,13 @@ CREATE INDEX events_xid_id_idx ON public.events USING btree (xid, id);
 --
 
 CREATE INDEX fulfillments_order_id_idx ON public.fulfillments USING btree (order_id, id);
+
+
+--
+-- Name: inventory_product_location_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX inventory_product_location_key ON public.inventory USING btree (product_id, location_id);
 
 
 --
@@ -2462,6 +2554,14 @@ ALTER TABLE ONLY public.fulfillment_items
 
 ALTER TABLE ONLY public.fulfillments
     ADD CONSTRAINT fulfillments_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id);
+
+
+--
+-- Name: inventory inventory_location_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.inventory
+    ADD CONSTRAINT inventory_location_id_fkey FOREIGN KEY (location_id) REFERENCES public.locations(id);
 
 
 --

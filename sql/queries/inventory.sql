@@ -133,7 +133,8 @@ delete from inventory
 where product_id = %(product_id)s and reserved = 0;
 
 -- name: list_movements :many
--- The ledger of one product, oldest first, after the cursor.
+-- The ledger of one product, oldest first, after the cursor. A row with no location was
+-- written before locations, at default (id 1).
 select
     id,
     product_id,
@@ -143,6 +144,7 @@ select
     reason,
     order_id,
     refund_id,
+    coalesce(location_id, 1) as location_id,
     actor,
     created_at
 from stock_movements

@@ -221,7 +221,7 @@ def test_low_stock_is_emitted_once_when_available_crosses_the_reorder_point(clie
     assert inventory_events(sql, pid) == [
         (
             "inventory.low_stock",
-            {"product_id": pid, "on_hand": 5, "reserved": 0, "available": 5, "reorder_point": 5},
+            {"product_id": pid, "on_hand": 5, "reserved": 0, "available": 5, "reorder_point": 5, "location_id": 1},
         )
     ]
 
@@ -234,7 +234,7 @@ def test_low_stock_is_measured_on_available_not_on_hand(client: Any, sql: Any) -
     assert inventory_events(sql, pid) == [
         (
             "inventory.low_stock",
-            {"product_id": pid, "on_hand": 9, "reserved": 4, "available": 5, "reorder_point": 5},
+            {"product_id": pid, "on_hand": 9, "reserved": 4, "available": 5, "reorder_point": 5, "location_id": 1},
         )
     ]
 
@@ -251,6 +251,7 @@ def test_out_of_stock_when_available_reaches_zero(client: Any, sql: Any) -> None
         "reserved": 0,
         "available": 0,
         "reorder_point": 5,
+        "location_id": 1,
     }
 
     without_point = stocked(client, 3, "Without a point")
@@ -260,7 +261,14 @@ def test_out_of_stock_when_available_reaches_zero(client: Any, sql: Any) -> None
     assert inventory_events(sql, without_point) == [
         (
             "inventory.out_of_stock",
-            {"product_id": without_point, "on_hand": 0, "reserved": 0, "available": 0, "reorder_point": None},
+            {
+                "product_id": without_point,
+                "on_hand": 0,
+                "reserved": 0,
+                "available": 0,
+                "reorder_point": None,
+                "location_id": 1,
+            },
         )
     ]
 
@@ -287,6 +295,7 @@ def test_a_restock_after_out_of_stock_emits_restocked_exactly_once(client: Any, 
         "reserved": 0,
         "available": 8,
         "reorder_point": 5,
+        "location_id": 1,
     }
     adjust(client, pid, -13)  # 5: a new crossing, a new low_stock
     assert types(sql, pid)[-1:] == ["inventory.low_stock"]

@@ -23,6 +23,7 @@ from invorder.api.events import EventController
 from invorder.api.fulfillments import FulfillmentController
 from invorder.api.health import healthz, readyz
 from invorder.api.inventory import InventoryController
+from invorder.api.locations import LocationController
 from invorder.api.metrics import PROMETHEUS, metrics_endpoint
 from invorder.api.middleware import request_deadline_middleware, request_logging_middleware
 from invorder.api.openapi import openapi_config
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProductController,
             CategoryController,
             InventoryController,
+            LocationController,
             OrderController,
             FulfillmentController,
             OrderRefundController,

@@ -76,6 +76,7 @@ class MovementOut(msgspec.Struct, frozen=True):
     reason: str
     order_id: int | None
     refund_id: int | None
+    location_id: int
     actor: str | None
     created_at: datetime
 

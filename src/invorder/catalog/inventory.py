@@ -42,6 +42,7 @@ class MovementRow(msgspec.Struct, frozen=True):
     reason: str
     order_id: int | None
     refund_id: int | None  # the refund whose units a restock put back
+    location_id: int  # the stock level's location
     actor: str | None  # who: key:<id>, admin, worker, system (None before audit existed)
     created_at: datetime
 
