@@ -8,13 +8,14 @@ with created as (
         %(on_hand)s as on_hand
     from products
     where id = %(product_id)s and deleted_at is null
-    returning product_id, on_hand, reserved, reorder_point, version, updated_at
+    returning product_id, location_id, on_hand, reserved, reorder_point, version, updated_at
 ),
 
 movement as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
+    insert into stock_movements (product_id, location_id, delta, on_hand_after, kind, reason, actor)
     select
         product_id,
+        location_id,
         on_hand as delta,
         on_hand as on_hand_after,
         'initial' as kind,
@@ -99,13 +100,16 @@ with changed as (
         version = version + 1,
         updated_at = now()
     where product_id = %(product_id)s
-    returning product_id, on_hand, reserved, reorder_point, version, updated_at
+    returning product_id, location_id, on_hand, reserved, reorder_point, version, updated_at
 ),
 
 movement as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor, order_id, refund_id)
+    insert into stock_movements (
+        product_id, location_id, delta, on_hand_after, kind, reason, actor, order_id, refund_id
+    )
     select
         product_id,
+        location_id,
         %(delta)s as delta,
         on_hand as on_hand_after,
         %(kind)s as kind,
@@ -151,3 +155,16 @@ from stock_movements
 where product_id = %(product_id)s and id > %(after_id)s
 order by id
 limit %(limit)s;
+
+-- name: list_levels_of_product :many
+-- The stock levels of a product, one per location, in location id order.
+select
+    location_id,
+    on_hand,
+    reserved,
+    on_hand - reserved as available,
+    reorder_point,
+    version
+from inventory
+where product_id = %(product_id)s
+order by location_id;

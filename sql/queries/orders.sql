@@ -381,12 +381,13 @@ sold as (
         updated_at = now()
     from totals as t
     where i.product_id = t.product_id
-    returning i.product_id, i.on_hand + t.quantity as on_hand_before
+    returning i.product_id, i.location_id, i.on_hand + t.quantity as on_hand_before
 )
 
-insert into stock_movements (product_id, delta, on_hand_after, kind, reason, order_id, actor)
+insert into stock_movements (product_id, location_id, delta, on_hand_after, kind, reason, order_id, actor)
 select
     l.product_id,
+    s.location_id,
     -l.quantity as delta,
     s.on_hand_before - sum(l.quantity) over (
         partition by l.product_id order by l.order_id

@@ -85,13 +85,14 @@ changed as (
         and m.copies = 1
         and m.on_hand <> k.on_hand
         and m.on_hand >= k.reserved
-    returning i.product_id, i.on_hand
+    returning i.product_id, i.location_id, i.on_hand
 ),
 
 movements as (
-    insert into stock_movements (product_id, delta, on_hand_after, kind, reason, actor)
+    insert into stock_movements (product_id, location_id, delta, on_hand_after, kind, reason, actor)
     select
         c.product_id,
+        c.location_id,
         c.on_hand - k.on_hand as delta,
         c.on_hand as on_hand_after,
         'import' as kind,

@@ -84,6 +84,7 @@ def test_get_inventory_has_all_fields_and_etag(client: Any) -> None:
         "reorder_point",
         "version",
         "updated_at",
+        "locations",
     }
     assert response.json()["reorder_point"] is None
     assert response.headers["etag"] == '"1"'

@@ -86,3 +86,16 @@ def test_reading_needs_inventory_read_and_changing_inventory_write(client: Any) 
     refused = client.post(LOCATIONS, json={"code": "a", "name": "A"}, headers=reader)
     assert refused.status_code == 403 and "inventory:write" in refused.json()["detail"]
     assert client.patch(f"{LOCATIONS}/424242", json={"name": "x"}).status_code == 404
+
+
+def test_a_products_stock_shows_its_levels_and_new_ledger_rows_name_their_location(client: Any, sql: Any) -> None:
+    pid = make_product(sql, on_hand=None)
+    assert client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 7}).status_code == 201
+    assert client.post(f"/api/v1/inventory/{pid}/adjustments", json={"delta": -2, "reason": "count"}).status_code == 201
+    shown = client.get(f"/api/v1/inventory/{pid}").json()
+    assert (shown["on_hand"], shown["available"]) == (5, 5)
+    assert shown["locations"] == [
+        {"location_id": 1, "on_hand": 5, "reserved": 0, "available": 5, "reorder_point": None, "version": 2}
+    ]
+    written = sql.execute("select kind, location_id from stock_movements where product_id = %s order by id", (pid,))
+    assert written.fetchall() == [("initial", 1), ("adjustment", 1)]

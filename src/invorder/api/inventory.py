@@ -67,6 +67,19 @@ class InventoryOut(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+class LevelOut(msgspec.Struct, frozen=True):
+    location_id: int
+    on_hand: int
+    reserved: int
+    available: int
+    reorder_point: int | None
+    version: int
+
+
+class InventoryWithLevelsOut(InventoryOut, frozen=True):
+    locations: list[LevelOut]  # one per location holding a level of the product
+
+
 class MovementOut(msgspec.Struct, frozen=True):
     id: int
     product_id: int
@@ -149,9 +162,12 @@ class InventoryController(Controller):
         return InventoryPage([inventory_out(r) for r in rows], next_cursor([r.product_id for r in rows], limit))
 
     @get("/{product_id:int}", **needs("inventory:read", 400, 404))
-    async def get_inventory(self, product_id: PathId, pool: PoolDep) -> Response[InventoryOut]:
-        row = await inventory.get_inventory(pool, product_id)
-        return Response(inventory_out(row), headers={"ETag": etag(row.version)})
+    async def get_inventory(self, product_id: PathId, pool: PoolDep) -> Response[InventoryWithLevelsOut]:
+        row, levels = await inventory.get_inventory_with_levels(pool, product_id)
+        shown = InventoryWithLevelsOut(
+            **msgspec.structs.asdict(row), locations=[LevelOut(**msgspec.structs.asdict(level)) for level in levels]
+        )
+        return Response(shown, headers={"ETag": etag(row.version)})
 
     @patch("/{product_id:int}", **needs("inventory:write", 400, 404, 409, 412))
     async def set_inventory(

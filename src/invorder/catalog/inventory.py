@@ -26,6 +26,17 @@ class InventoryRow(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
+class LevelRow(msgspec.Struct, frozen=True):
+    """One stock level: a product at one location."""
+
+    location_id: int
+    on_hand: int
+    reserved: int
+    available: int
+    reorder_point: int | None
+    version: int
+
+
 class InventoryChanges(msgspec.Struct, frozen=True, kw_only=True):
     """What a PATCH sets; UNSET leaves a field as it is (a reorder point of None clears it)."""
 
@@ -80,6 +91,18 @@ async def get_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int) -> 
     if row is None:
         raise _no_inventory(product_id)
     return row
+
+
+async def get_inventory_with_levels(
+    pool: AsyncConnectionPool[db.Conn], product_id: int
+) -> tuple[InventoryRow, list[LevelRow]]:
+    """The product's stock and its levels, one per location, read in one snapshot."""
+    async with db.transaction(pool) as conn:
+        row = await db.one(conn, Q.get_inventory, InventoryRow, product_id=product_id)
+        if row is None:
+            raise _no_inventory(product_id)
+        levels = await db.many(conn, Q.list_levels_of_product, LevelRow, product_id=product_id)
+    return row, levels
 
 
 async def list_inventory(
