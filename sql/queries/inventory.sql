@@ -1,10 +1,11 @@
 -- name: insert_inventory :one
--- Creates the stock row of a live product (no reorder point yet) and its opening ledger
--- movement. Creating stock at a level emits no event: the events trigger fires on updates.
+-- Creates a stock level of a live product at a location (no reorder point yet) and its opening
+-- ledger movement. Creating stock at a level emits no event: the events trigger fires on updates.
 with created as (
-    insert into inventory (product_id, on_hand)
+    insert into inventory (product_id, location_id, on_hand)
     select
         id as product_id,
+        %(location_id)s::bigint as location_id,
         %(on_hand)s as on_hand
     from products
     where id = %(product_id)s and deleted_at is null
@@ -48,10 +49,12 @@ from inventory as i
 inner join products as p on i.product_id = p.id
 where i.product_id = %(product_id)s and p.deleted_at is null;
 
--- name: lock_inventory :one
--- The stock row of a live product, locked for the rest of the transaction.
+-- name: lock_inventory :many
+-- The stock levels of a live product, at `location_id` only unless it is null, locked for the
+-- rest of the transaction in location order (product, then location: every writer's order).
 select
     i.product_id,
+    i.location_id,
     i.on_hand,
     i.reserved,
     i.on_hand - i.reserved as available,
@@ -60,7 +63,11 @@ select
     i.updated_at
 from inventory as i
 inner join products as p on i.product_id = p.id
-where i.product_id = %(product_id)s and p.deleted_at is null
+where
+    i.product_id = %(product_id)s
+    and (%(location_id)s::bigint is null or i.location_id = %(location_id)s::bigint)
+    and p.deleted_at is null
+order by i.location_id
 for update of i;
 
 -- name: list_inventory :many
@@ -86,7 +93,7 @@ order by i.product_id
 limit %(limit)s;
 
 -- name: change_on_hand :one
--- Adds delta to on_hand and writes the ledger row (none for a delta of 0), atomically; the check
+-- Adds delta to on_hand of one stock level (product, location) and writes the ledger row (none for a delta of 0), atomically; the check
 -- constraints refuse going below zero or below what is reserved. With set_reorder_point it also
 -- sets reorder_point (null: none), the level at or below which available counts as low stock,
 -- in the same statement: the events trigger sees one change, measured against the new point.
@@ -96,10 +103,12 @@ with changed as (
     update inventory
     set
         on_hand = on_hand + %(delta)s,
-        reorder_point = case when %(set_reorder_point)s::boolean then %(reorder_point)s::bigint else reorder_point end,
+        reorder_point = case
+        when %(set_reorder_point)s::boolean then %(reorder_point)s::bigint else reorder_point
+    end,
         version = version + 1,
         updated_at = now()
-    where product_id = %(product_id)s
+    where product_id = %(product_id)s and location_id = %(location_id)s
     returning product_id, location_id, on_hand, reserved, reorder_point, version, updated_at
 ),
 
@@ -132,9 +141,9 @@ select
 from changed;
 
 -- name: delete_inventory :execrows
--- Removes a stock row that holds no reservation (its ledger stays).
+-- Removes a stock level that holds no reservation (its ledger stays).
 delete from inventory
-where product_id = %(product_id)s and reserved = 0;
+where product_id = %(product_id)s and location_id = %(location_id)s and reserved = 0;
 
 -- name: list_movements :many
 -- The ledger of one product, oldest first, after the cursor. A row with no location was
@@ -168,3 +177,21 @@ select
 from inventory
 where product_id = %(product_id)s
 order by location_id;
+
+-- name: location_exists :one
+select 1
+from locations
+where id = %(id)s;
+
+-- name: get_level :one
+-- A live product's stock level at one location.
+select
+    i.location_id,
+    i.on_hand,
+    i.reserved,
+    i.on_hand - i.reserved as available,
+    i.reorder_point,
+    i.version
+from inventory as i
+inner join products as p on i.product_id = p.id
+where i.product_id = %(product_id)s and i.location_id = %(location_id)s and p.deleted_at is null;

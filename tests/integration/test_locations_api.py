@@ -99,3 +99,37 @@ def test_a_products_stock_shows_its_levels_and_new_ledger_rows_name_their_locati
     ]
     written = sql.execute("select kind, location_id from stock_movements where product_id = %s order by id", (pid,))
     assert written.fetchall() == [("initial", 1), ("adjustment", 1)]
+
+
+def test_a_level_is_made_read_and_set_at_a_location(client: Any, sql: Any) -> None:
+    store = client.post(LOCATIONS, json={"code": "store", "name": "Store"}).json()["data"]["id"]
+    pid = make_product(sql, on_hand=None)
+    made = client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 4, "location_id": store})
+    assert made.status_code == 201, made.text
+    level = client.get(f"/api/v1/inventory/{pid}/locations/{store}")
+    assert level.status_code == 200 and level.headers["etag"] == '"1"'
+    assert level.json() == {
+        "location_id": store,
+        "on_hand": 4,
+        "reserved": 0,
+        "available": 4,
+        "reorder_point": None,
+        "version": 1,
+    }
+    stale = client.patch(f"/api/v1/inventory/{pid}/locations/{store}", json={"on_hand": 9}, headers={"If-Match": '"7"'})
+    assert stale.status_code == 412
+    changed = client.patch(f"/api/v1/inventory/{pid}/locations/{store}", json={"on_hand": 9, "reorder_point": 2})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["data"]["on_hand"], changed.json()["data"]["reorder_point"]) == (9, 2)
+    adjusted = client.post(
+        f"/api/v1/inventory/{pid}/adjustments", json={"delta": -1, "reason": "count", "location_id": store}
+    )
+    assert adjusted.status_code == 201 and adjusted.json()["data"]["on_hand"] == 8
+    moves = sql.execute("select kind, location_id from stock_movements where product_id = %s order by id", (pid,))
+    assert moves.fetchall() == [("initial", store), ("set", store), ("adjustment", store)]
+    assert client.get(f"/api/v1/inventory/{pid}/locations/1").status_code == 404
+    # Until the contract step of locations, a product has one level.
+    assert client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 1, "location_id": 1}).status_code == 409
+    unknown = client.post("/api/v1/inventory", json={"product_id": pid, "on_hand": 1, "location_id": 999})
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "location_id"
+    assert client.delete(f"{LOCATIONS}/{store}").status_code == 409  # it holds 8 units

@@ -198,8 +198,10 @@ def test_the_document_states_the_patch_forms_and_the_filter(client: Any) -> None
         {"$ref": "#/components/schemas/InventoryPatchReorderPoint"},
     ]
     on_hand, reorder_point = schemas["InventoryPatchOnHand"], schemas["InventoryPatchReorderPoint"]
-    assert on_hand["required"] == ["on_hand"] and sorted(on_hand["properties"]) == ["on_hand", "reorder_point"]
-    assert reorder_point["required"] == ["reorder_point"] and list(reorder_point["properties"]) == ["reorder_point"]
+    assert on_hand["required"] == ["on_hand"]
+    assert sorted(on_hand["properties"]) == ["location_id", "on_hand", "reorder_point"]
+    assert reorder_point["required"] == ["reorder_point"]
+    assert sorted(reorder_point["properties"]) == ["location_id", "reorder_point"]
     assert on_hand["additionalProperties"] is False and reorder_point["additionalProperties"] is False
     assert {"type": "null"} in reorder_point["properties"]["reorder_point"]["anyOf"]
     out = doc["components"]["schemas"]["InventoryOut"]

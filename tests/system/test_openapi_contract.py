@@ -30,6 +30,9 @@ def schemathesis(api: LiveProcess, tmp_path: Path, *args: str) -> subprocess.Com
         [
             *(sys.executable, "-m", "schemathesis.cli", "run", f"{api.url}/schema/openapi.json"),
             *("--checks", "all", "--max-examples", "15", "--workers", "1", "--seed", "1"),
+            # Hypothesis gives up on an operation whose path pattern (a job kind) filters out most
+            # of what it draws, now and then: a limit of the generator, not an answer of the API.
+            *("--suppress-health-check", "filter_too_much"),
             *("--no-color", "--report", "har", "--report-har-path", str(tmp_path / "run.har")),
             *args,
         ],
@@ -96,6 +99,7 @@ ALLOWED = {
     "POST /api/v1/orders": {"422"},
     "PATCH /api/v1/products/{product_id}": {"412"},
     "PATCH /api/v1/inventory/{product_id}": {"412"},
+    "PATCH /api/v1/inventory/{product_id}/locations/{location_id}": {"412"},
     "POST /api/v1/webhook-endpoints": {"422"},
     "PATCH /api/v1/webhook-endpoints/{endpoint_id}": {"422"},
     "POST /api/v1/orders/{order_id}/fulfillments": {"422"},

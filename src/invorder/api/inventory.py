@@ -15,6 +15,7 @@ from invorder.api.conditional import etag, expected_version
 from invorder.api.deps import MAX_ID, BodyId, Cursor, Limit, PathId, PoolDep, PrincipalDep
 from invorder.api.pagination import DEFAULT_LIMIT, decode_cursor, next_cursor
 from invorder.catalog import inventory
+from invorder.catalog.locations import DEFAULT_LOCATION_ID
 from invorder.errors import BadRequest, FieldError
 from invorder.orders.waking import wake_orders_waiting_for
 
@@ -25,6 +26,7 @@ Delta = Annotated[int, Meta(ge=-(10**12), le=10**12)]
 class InventoryCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     product_id: BodyId
     on_hand: Quantity
+    location_id: BodyId | msgspec.UnsetType = msgspec.UNSET  # default (1) when left out
 
 
 class InventoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -37,6 +39,7 @@ class InventoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ]
     on_hand: Quantity | msgspec.UnsetType = msgspec.UNSET
     reorder_point: Quantity | msgspec.UnsetType | None = msgspec.UNSET
+    location_id: BodyId | msgspec.UnsetType = msgspec.UNSET  # the level; needed when there are several
 
     def to_changes(self) -> inventory.InventoryChanges:
         # The document's oneOf refuses a body with neither field, so it is a 400, as an order with
@@ -52,9 +55,24 @@ class InventoryPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return inventory.InventoryChanges(on_hand=self.on_hand, reorder_point=self.reorder_point)
 
 
+class LevelPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One level's `on_hand`, `reorder_point` (null clears it), or both; not neither."""
+
+    __openapi_one_of__: ClassVar[list[dict[str, Any]]] = [
+        {"name": "LevelPatchOnHand", "required": ["on_hand"], "absent": []},
+        {"name": "LevelPatchReorderPoint", "required": ["reorder_point"], "absent": ["on_hand"]},
+    ]
+    on_hand: Quantity | msgspec.UnsetType = msgspec.UNSET
+    reorder_point: Quantity | msgspec.UnsetType | None = msgspec.UNSET
+
+    def to_changes(self) -> inventory.InventoryChanges:
+        return InventoryPatch(on_hand=self.on_hand, reorder_point=self.reorder_point).to_changes()
+
+
 class AdjustmentCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     delta: Delta
     reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
+    location_id: BodyId | msgspec.UnsetType = msgspec.UNSET  # the level; needed when there are several
 
 
 class InventoryOut(msgspec.Struct, frozen=True):
@@ -78,6 +96,11 @@ class LevelOut(msgspec.Struct, frozen=True):
 
 class InventoryWithLevelsOut(InventoryOut, frozen=True):
     locations: list[LevelOut]  # one per location holding a level of the product
+
+
+class LevelMessage(msgspec.Struct, frozen=True):
+    message: str
+    data: LevelOut
 
 
 class MovementOut(msgspec.Struct, frozen=True):
@@ -129,7 +152,10 @@ class InventoryController(Controller):
     async def create_inventory(
         self, data: JSONBody[InventoryCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[InventoryMessage]:
-        row = await inventory.create_inventory(pool, data.product_id, data.on_hand, actor=principal.actor)
+        location_id = DEFAULT_LOCATION_ID if isinstance(data.location_id, msgspec.UnsetType) else data.location_id
+        row = await inventory.create_inventory(
+            pool, data.product_id, data.on_hand, location_id=location_id, actor=principal.actor
+        )
         response = _message("Inventory created successfully", row, 201)
         response.headers["Location"] = f"/api/v1/inventory/{row.product_id}"
         return response
@@ -169,6 +195,33 @@ class InventoryController(Controller):
         )
         return Response(shown, headers={"ETag": etag(row.version)})
 
+    @get("/{product_id:int}/locations/{location_id:int}", **needs("inventory:read", 400, 404))
+    async def get_level(self, product_id: PathId, location_id: PathId, pool: PoolDep) -> Response[LevelOut]:
+        level = await inventory.get_level(pool, product_id, location_id)
+        return Response(LevelOut(**msgspec.structs.asdict(level)), headers={"ETag": etag(level.version)})
+
+    @patch("/{product_id:int}/locations/{location_id:int}", **needs("inventory:write", 400, 404, 409, 412))
+    async def set_level(
+        self,
+        product_id: PathId,
+        location_id: PathId,
+        data: JSONBody[LevelPatch],
+        pool: PoolDep,
+        principal: PrincipalDep,
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+    ) -> Response[LevelMessage]:
+        row = await inventory.update_inventory(
+            pool,
+            product_id,
+            data.to_changes(),
+            expected_version=expected_version(if_match),
+            actor=principal.actor,
+            on_restock=wake_orders_waiting_for,
+            location_id=location_id,
+        )
+        level = LevelOut(location_id, row.on_hand, row.reserved, row.available, row.reorder_point, row.version)
+        return Response(LevelMessage("Stock level updated successfully", level), headers={"ETag": etag(row.version)})
+
     @patch("/{product_id:int}", **needs("inventory:write", 400, 404, 409, 412))
     async def set_inventory(
         self,
@@ -185,6 +238,7 @@ class InventoryController(Controller):
             expected_version=expected_version(if_match),
             actor=principal.actor,
             on_restock=wake_orders_waiting_for,
+            location_id=None if isinstance(data.location_id, msgspec.UnsetType) else data.location_id,
         )
         return _message("Inventory updated successfully", row)
 
@@ -193,7 +247,13 @@ class InventoryController(Controller):
         self, product_id: PathId, data: JSONBody[AdjustmentCreate], pool: PoolDep, principal: PrincipalDep
     ) -> Response[InventoryMessage]:
         row = await inventory.adjust_on_hand(
-            pool, product_id, data.delta, data.reason.strip(), actor=principal.actor, on_restock=wake_orders_waiting_for
+            pool,
+            product_id,
+            data.delta,
+            data.reason.strip(),
+            actor=principal.actor,
+            on_restock=wake_orders_waiting_for,
+            location_id=None if isinstance(data.location_id, msgspec.UnsetType) else data.location_id,
         )
         return _message("Inventory adjusted successfully", row, 201)
 

@@ -58,8 +58,37 @@ class MovementRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-def _no_inventory(product_id: int) -> NotFound:
-    return NotFound(f"product {product_id} has no inventory record")
+def _no_inventory(product_id: int, location_id: int | None = None) -> NotFound:
+    if location_id is None:
+        return NotFound(f"product {product_id} has no inventory record")
+    return NotFound(f"product {product_id} has no stock level at location {location_id}")
+
+
+class _Level(msgspec.Struct, frozen=True):
+    """A stock level as writers lock it."""
+
+    product_id: int
+    location_id: int
+    on_hand: int
+    reserved: int
+    available: int
+    reorder_point: int | None
+    version: int
+    updated_at: datetime
+
+
+async def _lock_level(conn: db.Conn, product_id: int, location_id: int | None) -> _Level:
+    """The product's level at `location_id`, locked; with None, its one level (409 when it has
+    several: the caller must say which)."""
+    levels = await db.many(conn, Q.lock_inventory, _Level, product_id=product_id, location_id=location_id)
+    if not levels:
+        raise _no_inventory(product_id, location_id)
+    if len(levels) > 1:
+        raise Conflict(
+            f"product {product_id} has stock at {len(levels)} locations: give location_id",
+            [FieldError("location_id", "required when a product has several stock levels")],
+        )
+    return levels[0]
 
 
 # `hook(conn, product_id)`, run in the transaction that grows a product's stock: orders pass
@@ -68,14 +97,19 @@ RestockHook = Callable[[db.Conn, int], Awaitable[None]]
 
 
 async def create_inventory(
-    pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int, *, actor: str
+    pool: AsyncConnectionPool[db.Conn], product_id: int, on_hand: int, *, location_id: int, actor: str
 ) -> InventoryRow:
+    """A product's stock level at a location; 409 when the product has one there (or, until the
+    contract step of locations, anywhere)."""
     async with db.transaction(pool) as conn:
+        if await db.scalar(conn, Q.location_exists, id=location_id) is None:
+            raise NotFound(f"location {location_id} does not exist", [FieldError("location_id", "no such location")])
         row = await db.one(
             conn,
             Q.insert_inventory,
             InventoryRow,
             product_id=product_id,
+            location_id=location_id,
             on_hand=on_hand,
             reason="inventory created",
             actor=actor,
@@ -103,6 +137,14 @@ async def get_inventory_with_levels(
             raise _no_inventory(product_id)
         levels = await db.many(conn, Q.list_levels_of_product, LevelRow, product_id=product_id)
     return row, levels
+
+
+async def get_level(pool: AsyncConnectionPool[db.Conn], product_id: int, location_id: int) -> LevelRow:
+    async with db.transaction(pool) as conn:
+        row = await db.one(conn, Q.get_level, LevelRow, product_id=product_id, location_id=location_id)
+    if row is None:
+        raise _no_inventory(product_id, location_id)
+    return row
 
 
 async def list_inventory(
@@ -136,10 +178,9 @@ async def _change(
     reorder_point: int | msgspec.UnsetType | None = msgspec.UNSET,
     order_id: int | None = None,
     refund_id: int | None = None,
+    location_id: int | None = None,  # None: the product's one level
 ) -> InventoryRow:
-    current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
-    if current is None:
-        raise _no_inventory(product_id)
+    current = await _lock_level(conn, product_id, location_id)
     if delta < 0 and current.on_hand + delta < current.reserved:
         raise Conflict(
             f"on_hand would become {current.on_hand + delta}, below the {current.reserved} units reserved for orders",
@@ -150,6 +191,7 @@ async def _change(
         Q.change_on_hand,
         InventoryRow,
         product_id=product_id,
+        location_id=current.location_id,
         delta=delta,
         kind=kind,
         reason=reason,
@@ -174,15 +216,15 @@ async def update_inventory(
     expected_version: int | None,
     actor: str,
     on_restock: RestockHook,
+    location_id: int | None = None,
 ) -> InventoryRow:
     """Set on_hand to an absolute level (a stock count; the ledger records the difference), the
     reorder point, or both, in one statement that bumps the version once; 412 when
     `expected_version` (from If-Match) is no longer current. A reorder point alone moves no
-    stock: no ledger row, and no event (available stays where it was)."""
+    stock: no ledger row, and no event (available stays where it was). At `location_id`'s
+    level, or with None the product's one level."""
     async with db.transaction(pool) as conn:
-        current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
-        if current is None:
-            raise _no_inventory(product_id)
+        current = await _lock_level(conn, product_id, location_id)
         if expected_version is not None and current.version != expected_version:
             raise PreconditionFailed(
                 f"inventory of product {product_id} is at version {current.version},"
@@ -198,6 +240,7 @@ async def update_inventory(
             actor,
             on_restock=on_restock,
             reorder_point=changes.reorder_point,
+            location_id=current.location_id,
         )
 
 
@@ -209,10 +252,14 @@ async def adjust_on_hand(
     *,
     actor: str,
     on_restock: RestockHook,
+    location_id: int | None = None,
 ) -> InventoryRow:
-    """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update."""
+    """Add `delta` (signed) to on_hand atomically; concurrent adjustments never lose an update.
+    At `location_id`'s level, or with None the product's one level."""
     async with db.transaction(pool) as conn:
-        return await _change(conn, product_id, delta, "adjustment", reason, actor, on_restock=on_restock)
+        return await _change(
+            conn, product_id, delta, "adjustment", reason, actor, on_restock=on_restock, location_id=location_id
+        )
 
 
 async def restock(
@@ -241,19 +288,35 @@ async def restock(
 
 
 async def delete_inventory(pool: AsyncConnectionPool[db.Conn], product_id: int, *, actor: str) -> InventoryRow:
-    """Remove the stock row (on_hand leaves through a `removed` ledger row); 409 while reserved."""
+    """Remove the product's one stock level (on_hand leaves through a `removed` ledger row); 409
+    while reserved, or when it has several."""
     async with db.transaction(pool) as conn:
-        current = await db.one(conn, Q.lock_inventory, InventoryRow, product_id=product_id)
-        if current is None:
-            raise _no_inventory(product_id)
+        current = await _lock_level(conn, product_id, None)
         if current.reserved > 0:
             raise Conflict(
                 f"{current.reserved} units of product {product_id} are reserved for orders;"
                 " it cannot be removed until they are settled"
             )
-        await _change(conn, product_id, -current.on_hand, "removed", "inventory deleted", actor, on_restock=None)
-        await db.execute(conn, Q.delete_inventory, product_id=product_id)
-    return current
+        await _change(
+            conn,
+            product_id,
+            -current.on_hand,
+            "removed",
+            "inventory deleted",
+            actor,
+            on_restock=None,
+            location_id=current.location_id,
+        )
+        await db.execute(conn, Q.delete_inventory, product_id=product_id, location_id=current.location_id)
+    return InventoryRow(
+        product_id=current.product_id,
+        on_hand=current.on_hand,
+        reserved=current.reserved,
+        available=current.available,
+        reorder_point=current.reorder_point,
+        version=current.version,
+        updated_at=current.updated_at,
+    )
 
 
 async def list_movements(
