@@ -93,10 +93,11 @@ order by i.product_id
 limit %(limit)s;
 
 -- name: change_on_hand :one
--- Adds delta to on_hand of one stock level (product, location) and writes the ledger row (none for a delta of 0), atomically; the check
--- constraints refuse going below zero or below what is reserved. With set_reorder_point it also
--- sets reorder_point (null: none), the level at or below which available counts as low stock,
--- in the same statement: the events trigger sees one change, measured against the new point.
+-- Adds delta to on_hand of one stock level (product, location) and writes the ledger row (none
+-- for a delta of 0), atomically; the check constraints refuse going below zero or below what is
+-- reserved. With set_reorder_point it also sets reorder_point (null: none), the level at or
+-- below which available counts as low stock, in the same statement: the events trigger sees
+-- one change, measured against the new point.
 -- Either way the version, which the ETag covers, goes up by one. A restock names the order and
 -- the refund whose units come back (order_id, refund_id; null otherwise).
 with changed as (
@@ -104,8 +105,8 @@ with changed as (
     set
         on_hand = on_hand + %(delta)s,
         reorder_point = case
-        when %(set_reorder_point)s::boolean then %(reorder_point)s::bigint else reorder_point
-    end,
+            when %(set_reorder_point)s::boolean then %(reorder_point)s::bigint else reorder_point
+        end,
         version = version + 1,
         updated_at = now()
     where product_id = %(product_id)s and location_id = %(location_id)s
